@@ -1,0 +1,34 @@
+//! `cargo xtask <task>`: build, test and benchmark tasks for the mvm workspace.
+//!
+//! | task | what it does |
+//! |---|---|
+//! | `build-fw [--log]` | build `target/fw.rom` (firmware, flat 64 KiB image) |
+//! | `build-probe` | build the hand-off probe kernels under `target/probe/` |
+//! | `fetch-kernel` | download and unpack the Debian cloud kernel into the cache |
+//! | `demo` | boot the default kernel with `fw.rom` and print what the guest says |
+//! | `test` | everything CI runs: fmt, clippy, unit tests, artefacts, boot tests |
+//! | `bench-fw` | firmware benchmark: fw.rom vs qboot vs SeaBIOS |
+
+use std::process::ExitCode;
+
+mod rom;
+mod util;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((task, rest)) = args.split_first() else {
+        eprintln!("usage: cargo xtask <build-fw|build-probe|fetch-kernel|demo|test|bench-fw>");
+        return ExitCode::from(2);
+    };
+    let result = match task.as_str() {
+        "build-fw" => rom::build(rest.iter().any(|a| a == "--log")).map(|_| ()),
+        other => Err(format!("unknown task `{other}`")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
