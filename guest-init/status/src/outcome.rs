@@ -101,7 +101,7 @@ pub fn debug_exit_value(code: u8) -> u32 {
 /// status is even (QEMU ended some other way).
 pub fn code_from_debug_exit(qemu_status: i32) -> Option<u8> {
     (qemu_status & 1 == 1 && (0..=255).contains(&qemu_status))
-        .then(|| ((qemu_status >> 1) & 0x7f) as u8)
+        .then_some(((qemu_status >> 1) & 0x7f) as u8)
 }
 
 #[cfg(test)]
