@@ -5,8 +5,9 @@
 //! | range | use | e820 |
 //! |---|---|---|
 //! | `0x0000..0x1000` | real-mode IVT/BDA (untouched) | RAM |
-//! | `0x1000..0x7000` | firmware page tables: PML4, PDPT, 4 PDs for 0..4 GiB | RAM |
+//! | `0x1000..0x7000` | unused (the 0..4 GiB page tables live in the firmware image) | RAM |
 //! | `0x7000..0x8000` | `boot_params` (bzImage) or `hvm_start_info` + memmap (PVH) | RAM |
+//! | `0x8000..0x10000` | scratch: fw_cfg directory, `etc/table-loader` (dead after boot) | RAM |
 //! | `0x10000..0x20000` | QEMU's setup blob (`FW_CFG_SETUP_ADDR`) | RAM |
 //! | `0x20000..0x30000` | kernel command line (`FW_CFG_CMDLINE_ADDR`) | RAM |
 //! | `0x30000..0x90000` | page directories for RAM above 4 GiB (up to 96 GiB) | RAM |
@@ -18,12 +19,6 @@
 //! Everything the kernel must read (boot_params, start_info, command line) sits in RAM
 //! below 1 MiB, which Linux never hands to its allocator before copying them.
 
-/// Page-map level 4 table.
-pub const PML4: u64 = 0x1000;
-/// Page-directory-pointer table for the first 512 GiB.
-pub const PDPT: u64 = 0x2000;
-/// Four page directories mapping 0..4 GiB with 2 MiB pages.
-pub const PD_LOW: u64 = 0x3000;
 /// Page directories for RAM above 4 GiB, one per GiB.
 pub const PD_HIGH: u64 = 0x30000;
 /// Number of page directories available at [`PD_HIGH`].
@@ -54,3 +49,9 @@ pub const FIRMWARE_START: u64 = 0xf0000;
 pub const HIGH_MEMORY: u64 = 0x100000;
 /// The 4 GiB boundary: microvm puts RAM above 3 GiB here.
 pub const FOUR_GIB: u64 = 0x1_0000_0000;
+
+/// Scratch area for the fw_cfg file directory (`[DIR_SCRATCH, LOADER_SCRATCH)`, 256
+/// entries); dead once the kernel runs.
+pub const DIR_SCRATCH: u64 = 0x8000;
+/// Scratch area for `etc/table-loader` (`[LOADER_SCRATCH, SETUP_ADDR)`, 128 commands).
+pub const LOADER_SCRATCH: u64 = 0xc000;
