@@ -1,0 +1,10 @@
+//! Host side of mvm: everything a runner needs to boot Linux in a QEMU `microvm`
+//! with the mvm firmware, as a library (the `mvm` command line is a thin layer on top).
+//!
+//! - [`kernel`]: fetch the Debian cloud kernel into a cache and extract its PVH `vmlinux`.
+//! - [`cpio`]: write initramfs archives (cpio "newc").
+//! - [`host`]: host facts such as the TSC frequency for `tsc_early_khz=`.
+
+pub mod cpio;
+pub mod host;
+pub mod kernel;
