@@ -11,6 +11,7 @@
 
 use std::process::ExitCode;
 
+mod kernel;
 mod rom;
 mod util;
 
@@ -22,6 +23,7 @@ fn main() -> ExitCode {
     };
     let result = match task.as_str() {
         "build-fw" => rom::build(rest.iter().any(|a| a == "--log")).map(|_| ()),
+        "fetch-kernel" => kernel::fetch().map(|_| ()),
         other => Err(format!("unknown task `{other}`")),
     };
     match result {
