@@ -6,6 +6,8 @@
 //! `arch/x86/kernel/e820.c`), and microvm's `etc/e820` has a single entry when RAM is at
 //! most 3 GiB, so the low-memory entries are not optional.
 
+use crate::layout::{ACPI_START, EBDA, FIRMWARE_START, FOUR_GIB, HIGH_MEMORY, LOW_RAM_END};
+use crate::le;
 use crate::BootError;
 
 /// Usable RAM.
@@ -41,12 +43,20 @@ impl Entry {
 
     /// The packed 20-byte little-endian form used by `etc/e820` and `boot_params`.
     pub fn to_bytes(&self) -> [u8; ENTRY_SIZE] {
-        todo!()
+        let mut out = [0u8; ENTRY_SIZE];
+        le::put(&mut out, 0, &self.addr.to_le_bytes());
+        le::put(&mut out, 8, &self.size.to_le_bytes());
+        le::put(&mut out, 16, &self.kind.to_le_bytes());
+        out
     }
 
     /// Decode one packed 20-byte entry.
     pub fn from_bytes(raw: &[u8; ENTRY_SIZE]) -> Entry {
-        todo!()
+        Entry {
+            addr: le::u64_at(raw, 0).unwrap_or(0),
+            size: le::u64_at(raw, 8).unwrap_or(0),
+            kind: le::u32_at(raw, 16).unwrap_or(0),
+        }
     }
 }
 
@@ -68,10 +78,116 @@ impl Map {
     ///   entry that starts at 0 becomes `[1 MiB, end)`), plus every non-RAM entry of
     ///   `etc/e820` unchanged.
     ///
-    /// Errors: [`BootError::NoE820`] if `etc_e820` holds no RAM entry or its length is
-    /// not a multiple of 20; [`BootError::E820Overflow`] past 128 entries.
+    /// Where ranges overlap (QEMU never produces that, but the input is not trusted), the
+    /// larger type number wins, as in Linux's `e820__update_table`, so RAM never covers a
+    /// reserved range; between equal types the fixed low-memory entries win, then the
+    /// earlier `etc/e820` entry. Adjacent entries are not merged. Empty entries are
+    /// dropped, and an entry that would wrap past 2^64 ends at `u64::MAX`.
+    ///
+    /// Errors: [`BootError::NoE820`] if `etc_e820` holds no RAM entry (above 1 MiB) or
+    /// its length is not a multiple of 20; [`BootError::E820Overflow`] past 128 entries.
     pub fn from_etc_e820(etc_e820: &[u8]) -> Result<Map, BootError> {
-        todo!()
+        if !etc_e820.len().is_multiple_of(ENTRY_SIZE) {
+            return Err(BootError::NoE820);
+        }
+        let mut src = Map::empty();
+        for fixed in [
+            (0, EBDA, RAM),
+            (EBDA, LOW_RAM_END, RESERVED),
+            (ACPI_START, FIRMWARE_START, RESERVED),
+            (FIRMWARE_START, HIGH_MEMORY, RESERVED),
+        ] {
+            src.push(span(fixed.0, fixed.1, fixed.2))?;
+        }
+        let mut have_ram = false;
+        for raw in etc_e820.chunks_exact(ENTRY_SIZE) {
+            let Some(raw) = le::array_at::<ENTRY_SIZE>(raw, 0) else {
+                continue;
+            };
+            let mut e = Entry::from_bytes(&raw);
+            let end = e.end();
+            if e.kind == RAM {
+                e = span(e.addr.max(HIGH_MEMORY), end, RAM);
+            }
+            if e.size == 0 {
+                continue;
+            }
+            have_ram |= e.kind == RAM;
+            src.push(e)?;
+        }
+        if !have_ram {
+            return Err(BootError::NoE820);
+        }
+        src.normalized()
+    }
+
+    /// An empty map.
+    const fn empty() -> Map {
+        Map {
+            entries: [Entry {
+                addr: 0,
+                size: 0,
+                kind: 0,
+            }; MAX_ENTRIES],
+            len: 0,
+        }
+    }
+
+    /// Append `e`, or fail with [`BootError::E820Overflow`] when full.
+    fn push(&mut self, e: Entry) -> Result<(), BootError> {
+        let slot = self
+            .entries
+            .get_mut(self.len)
+            .ok_or(BootError::E820Overflow)?;
+        *slot = e;
+        self.len += 1;
+        Ok(())
+    }
+
+    /// The entries re-cut into sorted, non-overlapping pieces (see [`Map::from_etc_e820`]
+    /// for who wins an overlap). Sweeps the elementary intervals between entry bounds.
+    fn normalized(&self) -> Result<Map, BootError> {
+        let src = self.entries();
+        let mut points = [0u64; 2 * MAX_ENTRIES];
+        let mut n = 0;
+        for e in src {
+            for p in [e.addr, e.end()] {
+                if let Some(slot) = points.get_mut(n) {
+                    *slot = p;
+                    n += 1;
+                }
+            }
+        }
+        let points = points.get_mut(..n).unwrap_or_default();
+        points.sort_unstable();
+
+        let mut out = Map::empty();
+        // (index into `src`, end) of the last piece pushed to `out`.
+        let mut last: Option<(usize, u64)> = None;
+        for w in points.windows(2) {
+            let (a, b) = match *w {
+                [a, b] if a < b => (a, b),
+                _ => continue,
+            };
+            let winner = src
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| e.addr <= a && e.end() >= b)
+                .max_by(|(i, x), (j, y)| x.kind.cmp(&y.kind).then(j.cmp(i)));
+            let Some((i, e)) = winner else {
+                continue;
+            };
+            match (last, out.len.checked_sub(1)) {
+                (Some((li, lend)), Some(k)) if li == i && lend == a => {
+                    if let Some(prev) = out.entries.get_mut(k) {
+                        prev.size = b - prev.addr;
+                    }
+                }
+                _ => out.push(span(a, b, e.kind))?,
+            }
+            last = Some((i, b));
+        }
+        Ok(out)
     }
 
     /// The entries, sorted by address.
@@ -82,16 +198,36 @@ impl Map {
     /// End of the RAM that starts at 1 MiB and lies below 4 GiB ("lowmem"), i.e. where
     /// QEMU's initrd may end. 0 if there is none.
     pub fn low_ram_end(&self) -> u64 {
-        todo!()
+        self.entries()
+            .iter()
+            .find(|e| e.kind == RAM && e.addr == HIGH_MEMORY)
+            .map_or(0, |e| e.end().min(FOUR_GIB))
     }
 
     /// One past the highest RAM byte (for the identity map above 4 GiB).
     pub fn ram_top(&self) -> u64 {
-        todo!()
+        self.entries()
+            .iter()
+            .filter(|e| e.kind == RAM)
+            .map(Entry::end)
+            .max()
+            .unwrap_or(0)
     }
 
     /// Total bytes of [`RAM`] entries.
     pub fn ram_bytes(&self) -> u64 {
-        todo!()
+        self.entries()
+            .iter()
+            .filter(|e| e.kind == RAM)
+            .fold(0u64, |sum, e| sum.saturating_add(e.size))
+    }
+}
+
+/// The entry covering `[start, end)` (empty if `end <= start`).
+const fn span(start: u64, end: u64, kind: u32) -> Entry {
+    Entry {
+        addr: start,
+        size: end.saturating_sub(start),
+        kind,
     }
 }

@@ -130,7 +130,11 @@ impl fmt::Display for BootError {
                 have / 1024
             ),
             BootError::InitrdTooBig { size } => {
-                write!(f, "initrd of {} KiB does not fit in RAM next to the kernel", size / 1024)
+                write!(
+                    f,
+                    "initrd of {} KiB does not fit in RAM next to the kernel",
+                    size / 1024
+                )
             }
             BootError::CmdlineTooLong { len, max } => write!(
                 f,
@@ -143,7 +147,10 @@ impl fmt::Display for BootError {
                 write!(f, "etc/table-loader command {index} names an unknown file")
             }
             BootError::LoaderOutOfBounds { index } => {
-                write!(f, "etc/table-loader command {index} reaches outside its file")
+                write!(
+                    f,
+                    "etc/table-loader command {index} reaches outside its file"
+                )
             }
             BootError::LoaderOutOfSpace => f.write_str("ACPI tables do not fit in the ACPI area"),
             BootError::LoaderTooManyFiles => {

@@ -21,6 +21,7 @@ pub mod e820;
 pub mod error;
 pub mod fwcfg;
 pub mod layout;
+mod le;
 pub mod linux;
 pub mod loader;
 pub mod mem;

@@ -8,6 +8,8 @@
 //! with [`build_boot_params`]. No 16-bit setup code runs.
 
 use crate::e820;
+use crate::layout::CMDLINE_MAX;
+use crate::le;
 use crate::BootError;
 
 /// Offsets into `struct boot_params` (the "zero page"), from
@@ -79,6 +81,8 @@ pub const BOOT_FLAG_MAGIC: u16 = 0xaa55;
 pub const MIN_VERSION: u16 = 0x020c;
 /// `xloadflags` bit: the kernel has a 64-bit entry at `load address + 0x200`.
 pub const XLF_KERNEL_64: u16 = 1 << 0;
+/// `xloadflags` bit: kernel, boot_params, command line and initrd may lie above 4 GiB.
+pub const XLF_CAN_BE_LOADED_ABOVE_4G: u16 = 1 << 1;
 /// `loadflags` bit: the protected-mode kernel is loaded at 1 MiB.
 pub const LOADED_HIGH: u8 = 1 << 0;
 /// `loadflags` bit: `heap_end_ptr` is valid.
@@ -103,8 +107,16 @@ pub enum Kind {
 
 impl Kind {
     /// Classify `setup`, the start of `FW_CFG_SETUP_DATA` (any length).
+    ///
+    /// Like qboot: "HdrS" at 0x202 means a bzImage, else the ELF magic at 0 means an ELF.
     pub fn detect(setup: &[u8]) -> Kind {
-        todo!()
+        if le::u32_at(setup, offset::HEADER) == Some(HDRS_MAGIC) {
+            Kind::BzImage
+        } else if setup.starts_with(b"\x7fELF") {
+            Kind::Elf
+        } else {
+            Kind::Unknown
+        }
     }
 }
 
@@ -141,7 +153,34 @@ impl SetupHeader {
     /// Errors: [`BootError::UnknownKernelFormat`] (short blob, bad `boot_flag` or magic),
     /// [`BootError::ProtocolTooOld`], [`BootError::NoKernel64`].
     pub fn parse(setup: &[u8]) -> Result<SetupHeader, BootError> {
-        todo!()
+        let unknown = BootError::UnknownKernelFormat;
+        let hdr = setup.get(..HEADER_END).ok_or(unknown)?;
+        let u16_at = |off| le::u16_at(hdr, off).ok_or(unknown);
+        let u32_at = |off| le::u32_at(hdr, off).ok_or(unknown);
+        let u8_at = |off: usize| hdr.get(off).copied().ok_or(unknown);
+        if u16_at(offset::BOOT_FLAG)? != BOOT_FLAG_MAGIC || u32_at(offset::HEADER)? != HDRS_MAGIC {
+            return Err(unknown);
+        }
+        let version = u16_at(offset::VERSION)?;
+        if version < MIN_VERSION {
+            return Err(BootError::ProtocolTooOld { version });
+        }
+        let xloadflags = u16_at(offset::XLOADFLAGS)?;
+        if xloadflags & XLF_KERNEL_64 == 0 {
+            return Err(BootError::NoKernel64);
+        }
+        Ok(SetupHeader {
+            version,
+            loadflags: u8_at(offset::LOADFLAGS)?,
+            xloadflags,
+            initrd_addr_max: u32_at(offset::INITRD_ADDR_MAX)?,
+            kernel_alignment: u32_at(offset::KERNEL_ALIGNMENT)?,
+            relocatable: u8_at(offset::RELOCATABLE_KERNEL)? != 0,
+            cmdline_size: u32_at(offset::CMDLINE_SIZE)?,
+            pref_address: le::u64_at(hdr, offset::PREF_ADDRESS).ok_or(unknown)?,
+            init_size: u32_at(offset::INIT_SIZE)?,
+            setup_data: le::u64_at(hdr, offset::SETUP_DATA).ok_or(unknown)?,
+        })
     }
 }
 
@@ -166,12 +205,60 @@ pub struct Placement {
 ///
 /// The kernel needs `[kernel_addr, kernel_addr + kernel_size)` and
 /// `[pref_address, pref_address + init_size)`; the initrd must start at or above the end
-/// of both, end at or below `low_ram_end` and `initrd_addr_max + 1`.
+/// of both, end at or below `low_ram_end` and `initrd_addr_max + 1` (the last limit is
+/// waived when `xloadflags` has [`XLF_CAN_BE_LOADED_ABOVE_4G`], as QEMU does).
+///
+/// The command line limit is the kernel's `cmdline_size`, further capped at
+/// `layout::CMDLINE_MAX - 1` (the firmware's command-line area), and is reported as
+/// `max`. Checks run in the order kernel, initrd, command line; a range whose end would
+/// overflow counts as not fitting.
 ///
 /// Errors: [`BootError::KernelTooBig`], [`BootError::InitrdTooBig`],
 /// [`BootError::CmdlineTooLong`].
-pub fn check_fit(hdr: &SetupHeader, placement: &Placement, low_ram_end: u64) -> Result<(), BootError> {
-    todo!()
+pub fn check_fit(
+    hdr: &SetupHeader,
+    placement: &Placement,
+    low_ram_end: u64,
+) -> Result<(), BootError> {
+    let kernel_end = placement.kernel_addr.checked_add(placement.kernel_size);
+    let decompress_end = hdr.pref_address.checked_add(u64::from(hdr.init_size));
+    let need = match (kernel_end, decompress_end) {
+        (Some(k), Some(d)) => k.max(d),
+        _ => u64::MAX,
+    };
+    if need > low_ram_end {
+        return Err(BootError::KernelTooBig {
+            need,
+            have: low_ram_end,
+        });
+    }
+    if placement.initrd_size != 0 {
+        // With XLF_CAN_BE_LOADED_ABOVE_4G the kernel takes an initrd anywhere (QEMU then
+        // ignores `initrd_addr_max` and puts it at the top of low RAM).
+        let limit = if hdr.xloadflags & XLF_CAN_BE_LOADED_ABOVE_4G != 0 {
+            low_ram_end
+        } else {
+            low_ram_end.min(u64::from(hdr.initrd_addr_max) + 1)
+        };
+        let fits = placement
+            .initrd_addr
+            .checked_add(placement.initrd_size)
+            .is_some_and(|end| placement.initrd_addr >= need && end <= limit);
+        if !fits {
+            return Err(BootError::InitrdTooBig {
+                size: placement.initrd_size,
+            });
+        }
+    }
+    let len = placement.cmdline_size.saturating_sub(1);
+    let max = hdr.cmdline_size.min(CMDLINE_MAX.saturating_sub(1) as u32);
+    if len > u64::from(max) {
+        return Err(BootError::CmdlineTooLong {
+            len: u32::try_from(len).unwrap_or(u32::MAX),
+            max,
+        });
+    }
+    Ok(())
 }
 
 /// What the zero page tells the kernel.
@@ -200,5 +287,52 @@ pub fn build_boot_params(
     setup: &[u8],
     params: &Params<'_>,
 ) -> Result<(), BootError> {
-    todo!()
+    let hdr_len = setup
+        .get(offset::JUMP + 1)
+        .ok_or(BootError::UnknownKernelFormat)?;
+    let hdr_end = offset::HEADER + usize::from(*hdr_len);
+    let hdr = setup
+        .get(offset::HDR..hdr_end)
+        .ok_or(BootError::UnknownKernelFormat)?;
+    if params.e820.len() > e820::MAX_ENTRIES {
+        return Err(BootError::E820Overflow);
+    }
+
+    out.fill(0);
+    le::put(out, offset::HDR, hdr);
+    for (i, e) in params.e820.iter().enumerate() {
+        le::put(
+            out,
+            offset::E820_TABLE + i * e820::ENTRY_SIZE,
+            &e.to_bytes(),
+        );
+    }
+    // At most MAX_ENTRIES (128), checked above.
+    out[offset::E820_ENTRIES] = params.e820.len() as u8;
+    le::put(out, offset::ACPI_RSDP_ADDR, &params.rsdp.to_le_bytes());
+    put_split(
+        out,
+        offset::CMD_LINE_PTR,
+        offset::EXT_CMD_LINE_PTR,
+        params.cmdline,
+    );
+    let (image, size) = params.initrd.unwrap_or((0, 0));
+    put_split(out, offset::RAMDISK_IMAGE, offset::EXT_RAMDISK_IMAGE, image);
+    put_split(out, offset::RAMDISK_SIZE, offset::EXT_RAMDISK_SIZE, size);
+    if out[offset::TYPE_OF_LOADER] == 0 {
+        out[offset::TYPE_OF_LOADER] = LOADER_TYPE_UNDEFINED;
+    }
+    out[offset::LOADFLAGS] |= CAN_USE_HEAP;
+    le::put(out, offset::HEAP_END_PTR, &HEAP_END.to_le_bytes());
+    Ok(())
+}
+
+/// `heap_end_ptr`: the end of the setup heap, relative to the real-mode code (as QEMU
+/// and qboot set it).
+const HEAP_END: u16 = 0xfe00;
+
+/// Store the low 32 bits of `value` at `lo` and the high 32 bits at `hi`.
+fn put_split(out: &mut [u8], lo: usize, hi: usize, value: u64) {
+    le::put(out, lo, &(value as u32).to_le_bytes());
+    le::put(out, hi, &((value >> 32) as u32).to_le_bytes());
 }

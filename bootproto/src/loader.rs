@@ -17,7 +17,8 @@
 //! ([`BootError::LoaderWritePointer`]). Commands with any other number are ignored, as
 //! SeaBIOS does.
 
-use crate::fwcfg::FwCfg;
+use crate::fwcfg::{FwCfg, NAME_LEN};
+use crate::le;
 use crate::mem::GuestMem;
 use crate::BootError;
 
@@ -51,8 +52,19 @@ impl Zone {
 
     /// Allocate `size` bytes aligned to `align` (a power of two, or 0 meaning 1).
     /// Errors: [`BootError::LoaderOutOfSpace`].
+    ///
+    /// Any other alignment is honoured as a multiple. On failure the zone is unchanged.
     pub fn alloc(&mut self, size: u64, align: u64) -> Result<u64, BootError> {
-        todo!()
+        let start = self
+            .next
+            .checked_next_multiple_of(align.max(1))
+            .ok_or(BootError::LoaderOutOfSpace)?;
+        let end = start.checked_add(size).ok_or(BootError::LoaderOutOfSpace)?;
+        if end > self.end {
+            return Err(BootError::LoaderOutOfSpace);
+        }
+        self.next = end;
+        Ok(start)
     }
 }
 
@@ -71,12 +83,228 @@ pub struct Outcome {
 /// F segment range, so it satisfies FSEG too). Files are read with
 /// [`FwCfg::read_to_guest`]; pointers and checksums are patched through `mem`. A script
 /// whose length is not a multiple of 128 is [`BootError::LoaderBadCommand`] at the index
-/// of the partial command.
+/// of the partial command; it is rejected before any command runs.
+///
+/// Rules beyond the table above (each failure names the command's index):
+/// - ALLOCATE: alignment 0 means 1, any other non-power-of-two alignment, a zone other
+///   than 1 or 2, or a second ALLOCATE of the same file is [`BootError::LoaderBadCommand`];
+///   a name fw_cfg lacks is [`BootError::LoaderUnknownFile`]; more than [`MAX_FILES`]
+///   files is [`BootError::LoaderTooManyFiles`].
+/// - ADD_POINTER, ADD_CHECKSUM: a file not allocated earlier is
+///   [`BootError::LoaderUnknownFile`]; a patched range outside its file is
+///   [`BootError::LoaderOutOfBounds`]; a pointer size other than 1, 2, 4 or 8, or a
+///   patched pointer that no longer fits its size, is [`BootError::LoaderBadCommand`].
+/// - Command indexes past 65535 are reported as 65535.
 pub fn execute(
     script: &[u8],
     fw: &mut impl FwCfg,
     mem: &mut impl GuestMem,
     zone: &mut Zone,
 ) -> Result<Outcome, BootError> {
-    todo!()
+    if !script.len().is_multiple_of(COMMAND_SIZE) {
+        return Err(BootError::LoaderBadCommand {
+            index: index_u16(script.len() / COMMAND_SIZE),
+        });
+    }
+    let mut files = Files::new();
+    let mut outcome = Outcome {
+        rsdp: None,
+        commands: 0,
+    };
+    for (i, cmd) in script.chunks_exact(COMMAND_SIZE).enumerate() {
+        let index = index_u16(i);
+        let executed = match le::u32_at(cmd, 0) {
+            Some(CMD_ALLOCATE) => {
+                let addr = allocate(cmd, index, &mut files, fw, zone)?;
+                if name_at(cmd, 4) == RSDP_FILE {
+                    outcome.rsdp = Some(addr);
+                }
+                true
+            }
+            Some(CMD_ADD_POINTER) => {
+                add_pointer(cmd, index, &files, mem)?;
+                true
+            }
+            Some(CMD_ADD_CHECKSUM) => {
+                add_checksum(cmd, index, &files, mem)?;
+                true
+            }
+            Some(CMD_WRITE_POINTER) => return Err(BootError::LoaderWritePointer),
+            _ => false,
+        };
+        if executed {
+            outcome.commands = outcome.commands.saturating_add(1);
+        }
+    }
+    Ok(outcome)
+}
+
+const CMD_ALLOCATE: u32 = 1;
+const CMD_ADD_POINTER: u32 = 2;
+const CMD_ADD_CHECKSUM: u32 = 3;
+const CMD_WRITE_POINTER: u32 = 4;
+
+/// A command index as reported in errors.
+fn index_u16(i: usize) -> u16 {
+    u16::try_from(i).unwrap_or(u16::MAX)
+}
+
+/// The NUL-terminated name in the 56-byte field at `off` of `cmd` (all 56 bytes if no
+/// NUL; empty if the field does not fit).
+fn name_at(cmd: &[u8], off: usize) -> &[u8] {
+    let field = off
+        .checked_add(NAME_LEN)
+        .and_then(|end| cmd.get(off..end))
+        .unwrap_or_default();
+    let len = field.iter().position(|&b| b == 0).unwrap_or(field.len());
+    field.get(..len).unwrap_or_default()
+}
+
+/// One allocated file: its name, guest address and size.
+#[derive(Clone, Copy)]
+struct File {
+    name: [u8; NAME_LEN],
+    name_len: usize,
+    addr: u64,
+    size: u64,
+}
+
+impl File {
+    fn name(&self) -> &[u8] {
+        self.name.get(..self.name_len).unwrap_or_default()
+    }
+}
+
+/// The files allocated so far.
+struct Files {
+    list: [Option<File>; MAX_FILES],
+}
+
+impl Files {
+    const fn new() -> Files {
+        Files {
+            list: [None; MAX_FILES],
+        }
+    }
+
+    fn find(&self, name: &[u8]) -> Option<&File> {
+        self.list.iter().flatten().find(|f| f.name() == name)
+    }
+
+    fn add(&mut self, file: File) -> Result<(), BootError> {
+        let slot = self
+            .list
+            .iter_mut()
+            .find(|f| f.is_none())
+            .ok_or(BootError::LoaderTooManyFiles)?;
+        *slot = Some(file);
+        Ok(())
+    }
+}
+
+/// ALLOCATE `{file[56], u32 align, u8 zone}`: returns the file's guest address.
+fn allocate(
+    cmd: &[u8],
+    index: u16,
+    files: &mut Files,
+    fw: &mut impl FwCfg,
+    zone: &mut Zone,
+) -> Result<u64, BootError> {
+    let bad = BootError::LoaderBadCommand { index };
+    let name = name_at(cmd, 4);
+    let align = le::u32_at(cmd, 60).ok_or(bad)?;
+    let kind = cmd.get(64).copied().ok_or(bad)?;
+    if (align != 0 && !align.is_power_of_two())
+        || !(kind == ZONE_HIGH || kind == ZONE_FSEG)
+        || files.find(name).is_some()
+    {
+        return Err(bad);
+    }
+    let entry = fw
+        .find(name)
+        .ok_or(BootError::LoaderUnknownFile { index })?;
+    let mut file = File {
+        name: [0; NAME_LEN],
+        name_len: name.len(),
+        addr: 0,
+        size: u64::from(entry.size),
+    };
+    le::put(&mut file.name, 0, name);
+    if files.list.iter().all(Option::is_some) {
+        return Err(BootError::LoaderTooManyFiles);
+    }
+    file.addr = zone.alloc(file.size, u64::from(align))?;
+    fw.read_to_guest(entry.select, file.addr, entry.size)?;
+    files.add(file)?;
+    Ok(file.addr)
+}
+
+/// The guest address of `file[offset..offset + len]`, if that range lies in the file.
+fn range_in(file: &File, offset: u64, len: u64, index: u16) -> Result<u64, BootError> {
+    let oob = BootError::LoaderOutOfBounds { index };
+    let end = offset.checked_add(len).ok_or(oob)?;
+    if end > file.size {
+        return Err(oob);
+    }
+    file.addr.checked_add(offset).ok_or(oob)
+}
+
+/// ADD_POINTER `{dest[56], src[56], u32 offset, u8 size}`.
+fn add_pointer(
+    cmd: &[u8],
+    index: u16,
+    files: &Files,
+    mem: &mut impl GuestMem,
+) -> Result<(), BootError> {
+    let bad = BootError::LoaderBadCommand { index };
+    let unknown = BootError::LoaderUnknownFile { index };
+    let offset = le::u32_at(cmd, 116).ok_or(bad)?;
+    let size = cmd.get(120).copied().ok_or(bad)?;
+    if !matches!(size, 1 | 2 | 4 | 8) {
+        return Err(bad);
+    }
+    let dest = files.find(name_at(cmd, 4)).ok_or(unknown)?;
+    let src = files.find(name_at(cmd, 60)).ok_or(unknown)?;
+    let at = range_in(dest, u64::from(offset), u64::from(size), index)?;
+    let width = usize::from(size);
+    let mut raw = [0u8; 8];
+    mem.read(at, raw.get_mut(..width).ok_or(bad)?)?;
+    let value = u64::from_le_bytes(raw).checked_add(src.addr).ok_or(bad)?;
+    if width < 8 && value >> (8 * width) != 0 {
+        return Err(bad);
+    }
+    mem.write(at, value.to_le_bytes().get(..width).ok_or(bad)?)
+}
+
+/// ADD_CHECKSUM `{file[56], u32 offset, u32 start, u32 length}`.
+fn add_checksum(
+    cmd: &[u8],
+    index: u16,
+    files: &Files,
+    mem: &mut impl GuestMem,
+) -> Result<(), BootError> {
+    let bad = BootError::LoaderBadCommand { index };
+    let file = files
+        .find(name_at(cmd, 4))
+        .ok_or(BootError::LoaderUnknownFile { index })?;
+    let offset = le::u32_at(cmd, 60).ok_or(bad)?;
+    let start = le::u32_at(cmd, 64).ok_or(bad)?;
+    let length = le::u32_at(cmd, 68).ok_or(bad)?;
+    let at = range_in(file, u64::from(offset), 1, index)?;
+    let mut addr = range_in(file, u64::from(start), u64::from(length), index)?;
+    let mut left = u64::from(length);
+    let mut sum = 0u8;
+    let mut buf = [0u8; 64];
+    while left > 0 {
+        let n = usize::try_from(left.min(buf.len() as u64)).unwrap_or(buf.len());
+        let chunk = buf.get_mut(..n).ok_or(bad)?;
+        mem.read(addr, chunk)?;
+        sum = chunk.iter().fold(sum, |s, &b| s.wrapping_add(b));
+        // `n <= left` and the range was checked against the file, so neither overflows.
+        addr = addr.saturating_add(n as u64);
+        left = left.saturating_sub(n as u64);
+    }
+    let mut byte = [0u8; 1];
+    mem.read(at, &mut byte)?;
+    mem.write(at, &[byte[0].wrapping_sub(sum)])
 }

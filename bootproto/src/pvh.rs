@@ -21,6 +21,7 @@
 //! e820 type numbers.
 
 use crate::e820;
+use crate::le;
 
 /// `hvm_start_info.magic`.
 pub const MAGIC: u32 = 0x336e_c578;
@@ -56,7 +57,42 @@ pub struct Params<'a> {
 /// placed at guest address `base`: start_info at offset 0, the module list at
 /// [`MODLIST_OFFSET`], the memory map at [`MEMMAP_OFFSET`]. The block is zeroed first.
 ///
-/// Panics never; returns `None` if `block` is shorter than [`block_size`].
+/// `flags` is 0, `nr_modules` is 1 with an initrd (module `cmdline_paddr` 0) and 0
+/// without (then `modlist_paddr` is 0 too); `memmap_paddr` is `base + MEMMAP_OFFSET`.
+///
+/// Panics never; returns `None` if `block` is shorter than [`block_size`] (or if the
+/// addresses would overflow), leaving `block` untouched.
 pub fn build(block: &mut [u8], base: u64, params: &Params<'_>) -> Option<()> {
-    todo!()
+    let n = params.memmap.len();
+    let need = n
+        .checked_mul(MEMMAP_ENTRY_SIZE)?
+        .checked_add(MEMMAP_OFFSET)?;
+    let memmap_entries = u32::try_from(n).ok()?;
+    let memmap_paddr = base.checked_add(MEMMAP_OFFSET as u64)?;
+    let modlist_paddr = base.checked_add(MODLIST_OFFSET as u64)?;
+    let block = block.get_mut(..need)?;
+    block.fill(0);
+
+    let mut ok = le::put(block, 0, &MAGIC.to_le_bytes());
+    ok &= le::put(block, 4, &VERSION.to_le_bytes());
+    ok &= le::put(block, 48, &memmap_entries.to_le_bytes());
+    ok &= le::put(block, 24, &params.cmdline.to_le_bytes());
+    ok &= le::put(block, 32, &params.rsdp.to_le_bytes());
+    ok &= le::put(block, 40, &memmap_paddr.to_le_bytes());
+    if let Some((paddr, size)) = params.initrd {
+        ok &= le::put(block, 12, &1u32.to_le_bytes());
+        ok &= le::put(block, 16, &modlist_paddr.to_le_bytes());
+        ok &= le::put(block, MODLIST_OFFSET, &paddr.to_le_bytes());
+        ok &= le::put(block, MODLIST_OFFSET + 8, &size.to_le_bytes());
+    }
+    for (i, e) in params.memmap.iter().enumerate() {
+        let at = MEMMAP_OFFSET + i * MEMMAP_ENTRY_SIZE;
+        ok &= le::put(block, at, &e.addr.to_le_bytes());
+        ok &= le::put(block, at + 8, &e.size.to_le_bytes());
+        ok &= le::put(block, at + 16, &e.kind.to_le_bytes());
+    }
+    ok.then_some(())
 }
+
+/// `hvm_start_info.version` written by [`build`].
+pub const VERSION: u32 = 1;
