@@ -9,6 +9,7 @@ use bootproto::linux::{self, Kind, SetupHeader, BOOT_PARAMS_SIZE};
 use bootproto::mem::GuestMem;
 use bootproto::{e820, layout, pvh, BootError};
 
+use crate::console::milestone;
 use crate::fwcfg::Device;
 use crate::mem::PhysMem;
 
@@ -60,6 +61,7 @@ fn load_bzimage(
         initrd_size: u64::from(fw.u32(key::INITRD_SIZE)),
         cmdline_size: u64::from(fw.u32(key::CMDLINE_SIZE)),
     };
+    milestone!("bzImage {:x?} low_ram_end={:#x}", placement, map.low_ram_end());
     linux::check_fit(&hdr, &placement, map.low_ram_end())?;
     fw.read_to_guest(key::KERNEL_DATA, placement.kernel_addr, placement.kernel_size as u32)?;
     let initrd = load_cmdline_initrd(fw, mem, &placement)?;

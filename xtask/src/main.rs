@@ -11,6 +11,8 @@
 
 use std::process::ExitCode;
 
+mod bench;
+mod ci;
 mod kernel;
 mod rom;
 mod util;
@@ -22,8 +24,10 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let result = match task.as_str() {
-        "build-fw" => rom::build(rest.iter().any(|a| a == "--log")).map(|_| ()),
+        "test" => ci::test(),
+        "bench-fw" => bench::run(rest),
         "fetch-kernel" => kernel::fetch().map(|_| ()),
+        "build-fw" => rom::build(rest.iter().any(|a| a == "--log")).map(|_| ()),
         other => Err(format!("unknown task `{other}`")),
     };
     match result {

@@ -1,0 +1,33 @@
+//! `cargo xtask test`: exactly what CI runs, in order, failing fast.
+
+use crate::util;
+
+/// Lint, build every artefact the boot tests need, then run all tests.
+pub fn test() -> Result<(), String> {
+    util::run(util::cargo().args(["fmt", "--all", "--check"]))?;
+    util::run(util::cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    for (package, target) in BARE_METAL {
+        util::run(util::cargo().args([
+            "clippy", "-p", package, "--target", target, "--", "-D", "warnings",
+        ]))?;
+    }
+    crate::rom::build(false)?;
+    crate::rom::build(true)?;
+    artefacts()?;
+    util::run(util::cargo().args(["test", "--workspace", "--no-fail-fast"]))
+}
+
+/// Crates that only make sense for the bare-metal target, linted there too.
+const BARE_METAL: &[(&str, &str)] = &[("mvm-firmware", "x86_64-unknown-none")];
+
+/// Everything the boot tests read from `target/` besides fw.rom.
+fn artefacts() -> Result<(), String> {
+    Ok(())
+}
