@@ -21,7 +21,14 @@ const SIZE: usize = 0x10000;
 /// Build `target/fw.rom` (or `target/fw-log.rom` with the milestone log) and return its path.
 pub fn build(log: bool) -> Result<PathBuf, String> {
     let mut cargo = util::cargo();
-    cargo.args(["build", "--release", "-p", "mvm-firmware", "--target", "x86_64-unknown-none"]);
+    cargo.args([
+        "build",
+        "--release",
+        "-p",
+        "mvm-firmware",
+        "--target",
+        "x86_64-unknown-none",
+    ]);
     if log {
         cargo.args(["--features", "log"]);
     }
@@ -54,14 +61,25 @@ pub fn flatten(bytes: &[u8]) -> Result<(Vec<u8>, usize), String> {
     }
     let mut image = vec![0u8; SIZE];
     let mut used = 0usize;
-    for ph in elf.program_headers.iter().filter(|p| p.p_type == program_header::PT_LOAD) {
-        let start = ph.p_paddr.checked_sub(BASE).ok_or("segment below 0xF0000")? as usize;
-        let end = start.checked_add(ph.p_memsz as usize).ok_or("segment size overflows")?;
+    for ph in elf
+        .program_headers
+        .iter()
+        .filter(|p| p.p_type == program_header::PT_LOAD)
+    {
+        let start = ph
+            .p_paddr
+            .checked_sub(BASE)
+            .ok_or("segment below 0xF0000")? as usize;
+        let end = start
+            .checked_add(ph.p_memsz as usize)
+            .ok_or("segment size overflows")?;
         if end > SIZE {
             return Err(format!("segment at {:#x} ends past 1 MiB", ph.p_paddr));
         }
         let file = ph.file_range();
-        let src = bytes.get(file.clone()).ok_or("segment outside the ELF file")?;
+        let src = bytes
+            .get(file.clone())
+            .ok_or("segment outside the ELF file")?;
         image[start..start + src.len()].copy_from_slice(src);
         if start < SIZE - 16 {
             used = used.max(end);

@@ -14,7 +14,9 @@ pub fn root() -> PathBuf {
 /// Run `cmd`, echoing it, and fail with its status if it does not succeed.
 pub fn run(cmd: &mut Command) -> Result<(), String> {
     eprintln!("+ {cmd:?}");
-    let status = cmd.status().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
     if status.success() {
         Ok(())
     } else {
