@@ -36,9 +36,16 @@ impl Device {
         if sig != fwcfg::SIGNATURE {
             return Err(BootError::NoFwCfg);
         }
-        let mut dev = Device { dma: read_u32(key::ID) & fwcfg::FEATURE_DMA != 0, entries: 0 };
+        let mut dev = Device {
+            dma: read_u32(key::ID) & fwcfg::FEATURE_DMA != 0,
+            entries: 0,
+        };
         let count = read_u32_be(key::FILE_DIR).min(MAX_DIR_ENTRIES);
-        dev.read_to_guest(key::FILE_DIR, layout::DIR_SCRATCH, 4 + count * DIR_ENTRY_SIZE as u32)?;
+        dev.read_to_guest(
+            key::FILE_DIR,
+            layout::DIR_SCRATCH,
+            4 + count * DIR_ENTRY_SIZE as u32,
+        )?;
         dev.entries = count;
         Ok(dev)
     }
@@ -61,9 +68,14 @@ impl Device {
         loop {
             // SAFETY: `access` is a live local; the device updates it behind the
             // compiler's back, hence the volatile read.
-            let control = u32::from_be(unsafe { ptr::read_volatile(ptr::addr_of!(access.control)) });
+            let control =
+                u32::from_be(unsafe { ptr::read_volatile(ptr::addr_of!(access.control)) });
             if control & !dma::ERROR == 0 {
-                return if control & dma::ERROR != 0 { Err(BootError::DmaError) } else { Ok(()) };
+                return if control & dma::ERROR != 0 {
+                    Err(BootError::DmaError)
+                } else {
+                    Ok(())
+                };
             }
             core::hint::spin_loop();
         }

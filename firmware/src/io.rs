@@ -24,26 +24,34 @@ pub const FW_CFG_DMA_LOW: u16 = 0x518;
 pub fn outb(port: u16, value: u8) {
     // SAFETY: the firmware runs at CPL 0 and owns every device; the ports written are
     // the fixed QEMU ones above, whose writes have no effect on memory.
-    unsafe { asm!("out dx, al", in("dx") port, in("al") value, options(nomem, nostack, preserves_flags)) }
+    unsafe {
+        asm!("out dx, al", in("dx") port, in("al") value, options(nomem, nostack, preserves_flags))
+    }
 }
 
 /// Write a 16-bit word to an I/O port.
 pub fn outw(port: u16, value: u16) {
     // SAFETY: as in `outb`.
-    unsafe { asm!("out dx, ax", in("dx") port, in("ax") value, options(nomem, nostack, preserves_flags)) }
+    unsafe {
+        asm!("out dx, ax", in("dx") port, in("ax") value, options(nomem, nostack, preserves_flags))
+    }
 }
 
 /// Write a 32-bit word to an I/O port that does not start a memory access.
 pub fn outl(port: u16, value: u32) {
     // SAFETY: as in `outb`.
-    unsafe { asm!("out dx, eax", in("dx") port, in("eax") value, options(nomem, nostack, preserves_flags)) }
+    unsafe {
+        asm!("out dx, eax", in("dx") port, in("eax") value, options(nomem, nostack, preserves_flags))
+    }
 }
 
 /// Read a byte from an I/O port.
 pub fn inb(port: u16) -> u8 {
     let value: u8;
     // SAFETY: reading the fixed QEMU ports above has no effect on memory.
-    unsafe { asm!("in al, dx", in("dx") port, out("al") value, options(nomem, nostack, preserves_flags)) }
+    unsafe {
+        asm!("in al, dx", in("dx") port, out("al") value, options(nomem, nostack, preserves_flags))
+    }
     value
 }
 
@@ -57,7 +65,9 @@ pub unsafe fn kick_dma(desc: u64) {
     outl(FW_CFG_DMA_HIGH, ((desc >> 32) as u32).to_be());
     // SAFETY: the caller guarantees the descriptor and its target; this write makes the
     // device access that memory, so the asm is not `nomem`.
-    unsafe { asm!("out dx, eax", in("dx") FW_CFG_DMA_LOW, in("eax") (desc as u32).to_be(), options(nostack, preserves_flags)) }
+    unsafe {
+        asm!("out dx, eax", in("dx") FW_CFG_DMA_LOW, in("eax") (desc as u32).to_be(), options(nostack, preserves_flags))
+    }
 }
 
 /// Read `len` bytes from an I/O port into physical memory at `dst` (`rep insb`).

@@ -28,7 +28,12 @@ pub enum Kernel {
 }
 
 /// Load whatever QEMU holds in fw_cfg and prepare its boot information.
-pub fn load(fw: &mut Device, mem: &mut PhysMem, map: &e820::Map, rsdp: u64) -> Result<Kernel, BootError> {
+pub fn load(
+    fw: &mut Device,
+    mem: &mut PhysMem,
+    map: &e820::Map,
+    rsdp: u64,
+) -> Result<Kernel, BootError> {
     let setup_size = fw.u32(key::SETUP_SIZE);
     if setup_size == 0 && fw.u32(key::KERNEL_SIZE) == 0 {
         return Err(BootError::NoKernel);
@@ -38,7 +43,9 @@ pub fn load(fw: &mut Device, mem: &mut PhysMem, map: &e820::Map, rsdp: u64) -> R
     }
     fw.read_to_guest(key::SETUP_DATA, layout::SETUP_ADDR, setup_size)?;
     // SAFETY: just filled by fw_cfg; SETUP_ADDR..CMDLINE_ADDR is firmware-owned RAM.
-    let setup = unsafe { core::slice::from_raw_parts(layout::SETUP_ADDR as *const u8, setup_size as usize) };
+    let setup = unsafe {
+        core::slice::from_raw_parts(layout::SETUP_ADDR as *const u8, setup_size as usize)
+    };
     match Kind::detect(setup) {
         Kind::BzImage => load_bzimage(fw, mem, map, rsdp, setup),
         Kind::Elf => load_pvh(fw, mem, map, rsdp),
@@ -61,13 +68,26 @@ fn load_bzimage(
         initrd_size: u64::from(fw.u32(key::INITRD_SIZE)),
         cmdline_size: u64::from(fw.u32(key::CMDLINE_SIZE)),
     };
-    milestone!("bzImage {:x?} low_ram_end={:#x}", placement, map.low_ram_end());
+    milestone!(
+        "bzImage {:x?} low_ram_end={:#x}",
+        placement,
+        map.low_ram_end()
+    );
     linux::check_fit(&hdr, &placement, map.low_ram_end())?;
-    fw.read_to_guest(key::KERNEL_DATA, placement.kernel_addr, placement.kernel_size as u32)?;
+    fw.read_to_guest(
+        key::KERNEL_DATA,
+        placement.kernel_addr,
+        placement.kernel_size as u32,
+    )?;
     let initrd = load_cmdline_initrd(fw, mem, &placement)?;
     // SAFETY: BOOT_INFO is a firmware-owned, identity-mapped 4 KiB page (layout).
     let zero_page = unsafe { &mut *(layout::BOOT_INFO as *mut [u8; BOOT_PARAMS_SIZE]) };
-    let params = linux::Params { cmdline: layout::CMDLINE_ADDR, initrd, rsdp, e820: map.entries() };
+    let params = linux::Params {
+        cmdline: layout::CMDLINE_ADDR,
+        initrd,
+        rsdp,
+        e820: map.entries(),
+    };
     linux::build_boot_params(zero_page, setup, &params)?;
     Ok(Kernel::Linux {
         entry: placement.kernel_addr + linux::ENTRY64_OFFSET,
@@ -75,7 +95,12 @@ fn load_bzimage(
     })
 }
 
-fn load_pvh(fw: &mut Device, mem: &mut PhysMem, map: &e820::Map, rsdp: u64) -> Result<Kernel, BootError> {
+fn load_pvh(
+    fw: &mut Device,
+    mem: &mut PhysMem,
+    map: &e820::Map,
+    rsdp: u64,
+) -> Result<Kernel, BootError> {
     let entry = u64::from(fw.u32(key::KERNEL_ENTRY));
     if entry == 0 {
         return Err(BootError::UnknownKernelFormat);
@@ -95,17 +120,31 @@ fn load_pvh(fw: &mut Device, mem: &mut PhysMem, map: &e820::Map, rsdp: u64) -> R
         }
         let end = placement.initrd_addr.checked_add(placement.initrd_size);
         if placement.initrd_addr < kernel_end || end.is_none_or(|e| e > low_end) {
-            return Err(BootError::InitrdTooBig { size: placement.initrd_size });
+            return Err(BootError::InitrdTooBig {
+                size: placement.initrd_size,
+            });
         }
     }
     let initrd = load_cmdline_initrd(fw, mem, &placement)?;
     let n = map.entries().len();
     // SAFETY: BOOT_INFO is a firmware-owned, identity-mapped 4 KiB page (layout).
     let page = unsafe { &mut *(layout::BOOT_INFO as *mut [u8; 4096]) };
-    let params = pvh::Params { cmdline: layout::CMDLINE_ADDR, initrd, rsdp, memmap: map.entries() };
-    pvh::build(&mut page[..pvh::block_size(n).min(4096)], layout::BOOT_INFO, &params)
-        .ok_or(BootError::E820Overflow)?;
-    Ok(Kernel::Pvh { entry, start_info: layout::BOOT_INFO })
+    let params = pvh::Params {
+        cmdline: layout::CMDLINE_ADDR,
+        initrd,
+        rsdp,
+        memmap: map.entries(),
+    };
+    pvh::build(
+        &mut page[..pvh::block_size(n).min(4096)],
+        layout::BOOT_INFO,
+        &params,
+    )
+    .ok_or(BootError::E820Overflow)?;
+    Ok(Kernel::Pvh {
+        entry,
+        start_info: layout::BOOT_INFO,
+    })
 }
 
 /// Read the command line to [`layout::CMDLINE_ADDR`] and the initrd to QEMU's address.
@@ -116,12 +155,19 @@ fn load_cmdline_initrd(
 ) -> Result<Option<(u64, u64)>, BootError> {
     if p.cmdline_size > layout::CMDLINE_MAX {
         let len = p.cmdline_size.saturating_sub(1) as u32;
-        return Err(BootError::CmdlineTooLong { len, max: layout::CMDLINE_MAX as u32 - 1 });
+        return Err(BootError::CmdlineTooLong {
+            len,
+            max: layout::CMDLINE_MAX as u32 - 1,
+        });
     }
     if p.cmdline_size == 0 {
         mem.write(layout::CMDLINE_ADDR, &[0])?;
     } else {
-        fw.read_to_guest(key::CMDLINE_DATA, layout::CMDLINE_ADDR, p.cmdline_size as u32)?;
+        fw.read_to_guest(
+            key::CMDLINE_DATA,
+            layout::CMDLINE_ADDR,
+            p.cmdline_size as u32,
+        )?;
     }
     if p.initrd_size == 0 {
         return Ok(None);
@@ -138,7 +184,9 @@ impl Kernel {
                 // SAFETY: the kernel image, its zero page and the GDT (0x10 code, 0x18
                 // data) are in place as the 64-bit boot protocol requires; control never
                 // returns.
-                unsafe { asm!("cld", "jmp {entry}", entry = in(reg) entry, in("rsi") boot_params, options(noreturn)) }
+                unsafe {
+                    asm!("cld", "jmp {entry}", entry = in(reg) entry, in("rsi") boot_params, options(noreturn))
+                }
             }
             // SAFETY: QEMU loaded the ELF segments; start_info is built; `enter_pvh`
             // never returns.
