@@ -78,7 +78,9 @@ pub fn test_initramfs() -> Result<TestInitramfs, String> {
     archive.dir("dev", 0o755).map_err(cpio_err)?;
     archive.dir("proc", 0o555).map_err(cpio_err)?;
     archive.dir("sys", 0o555).map_err(cpio_err)?;
-    archive.device("dev/console", 0o600, DeviceKind::Char, 5, 1).map_err(cpio_err)?;
+    archive
+        .device("dev/console", 0o600, DeviceKind::Char, 5, 1)
+        .map_err(cpio_err)?;
     archive.file("init", 0o755, init).map_err(cpio_err)?;
     archive.file("payload", 0o644, payload).map_err(cpio_err)?;
     let bytes = archive.to_bytes().map_err(cpio_err)?;
@@ -87,9 +89,15 @@ pub fn test_initramfs() -> Result<TestInitramfs, String> {
     fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let cpio = dir.join("initramfs.cpio");
     write_atomic(&cpio, &bytes)?;
-    write_atomic(&dir.join("payload.sha256"), format!("{payload_sha256}\n").as_bytes())?;
+    write_atomic(
+        &dir.join("payload.sha256"),
+        format!("{payload_sha256}\n").as_bytes(),
+    )?;
     eprintln!("{}: {} bytes", cpio.display(), bytes.len());
-    Ok(TestInitramfs { cpio, payload_sha256 })
+    Ok(TestInitramfs {
+        cpio,
+        payload_sha256,
+    })
 }
 
 /// `n` pseudo-random bytes from a fixed-seed xorshift64* generator: the same on
