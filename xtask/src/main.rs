@@ -13,6 +13,7 @@ use std::process::ExitCode;
 
 mod bench;
 mod ci;
+mod demo;
 mod kernel;
 mod rom;
 mod util;
@@ -24,6 +25,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let result = match task.as_str() {
+        "demo" => demo::run(),
         "test" => ci::test(),
         "bench-fw" => bench::run(rest),
         "fetch-kernel" => kernel::fetch().map(|_| ()),
