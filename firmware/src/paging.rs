@@ -29,5 +29,8 @@ pub fn map_high_ram(ram_top: u64) -> u64 {
         // present before, so no stale translation exists.
         unsafe { (*core::ptr::addr_of_mut!(pdpt))[gib as usize] = pd | PRESENT_WRITABLE };
     }
+    if gibs > 4 {
+        x86_64::instructions::tlb::flush_all();
+    }
     gibs.max(4) * GIB
 }
