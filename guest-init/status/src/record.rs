@@ -32,6 +32,13 @@ impl fmt::Display for NonceError {
 
 impl std::error::Error for NonceError {}
 
+impl Default for Nonce {
+    /// The nonce `0`, used by rinit when the host gave none.
+    fn default() -> Nonce {
+        Nonce("0".to_owned())
+    }
+}
+
 impl Nonce {
     /// Longest accepted nonce.
     pub const MAX_LEN: usize = 64;
