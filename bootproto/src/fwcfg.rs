@@ -42,6 +42,8 @@ pub mod key {
     pub const SETUP_DATA: u16 = 0x18;
     /// The file directory.
     pub const FILE_DIR: u16 = 0x19;
+    /// 1 when ISA IRQ 0 is wired to I/O APIC pin 2 (u32).
+    pub const IRQ0_OVERRIDE: u16 = 0x8002;
 }
 
 /// Feature bit: the traditional (port I/O) interface.

@@ -11,6 +11,7 @@
 //! | [`e820`] | the BIOS e820 memory map handed to Linux and to PVH kernels |
 //! | [`loader`] | QEMU `hw/acpi/bios-linker-loader.c`: the `etc/table-loader` script |
 //! | [`linux`] | Linux `Documentation/arch/x86/boot.rst`: setup header, `boot_params` |
+//! | [`mptable`] | Intel MultiProcessor Specification 1.4 tables (for `acpi=off`) |
 //! | [`pvh`] | Xen `include/public/arch-x86/hvm/start_info.h`: `hvm_start_info` |
 //! | [`layout`] | every fixed guest-physical address the firmware uses |
 //! | [`error`] | the firmware's failure causes and their exit codes |
@@ -25,6 +26,7 @@ mod le;
 pub mod linux;
 pub mod loader;
 pub mod mem;
+pub mod mptable;
 pub mod pvh;
 
 pub use error::BootError;

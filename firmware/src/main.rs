@@ -2,8 +2,8 @@
 //!
 //! The reset vector (`asm/reset.s`) switches real → protected → long mode with a
 //! prebuilt identity map and calls [`fw_main`], which reads as the boot sequence: find
-//! fw_cfg, build the memory map, map RAM above 4 GiB, install the ACPI tables, load the
-//! kernel, jump. Any failure prints one line on COM1 and exits QEMU through
+//! fw_cfg, build the memory map, map RAM above 4 GiB, install the ACPI tables (or MP tables
+//! without ACPI), load the kernel, jump. Any failure prints one line on COM1 and exits QEMU through
 //! `isa-debug-exit` with the code of [`bootproto::BootError`] (or halts without it).
 //!
 //! Built for `x86_64-unknown-none` by `cargo xtask build-fw`; on the host this crate is a
@@ -23,6 +23,8 @@ mod kernel;
 #[cfg(target_os = "none")]
 mod mem;
 #[cfg(target_os = "none")]
+mod mptable;
+#[cfg(target_os = "none")]
 mod paging;
 
 #[cfg(target_os = "none")]
@@ -33,7 +35,7 @@ mod firmware {
     use bootproto::{e820, BootError};
 
     use crate::console::{milestone, Com1};
-    use crate::{acpi, fwcfg, io, kernel, mem, paging};
+    use crate::{acpi, fwcfg, io, kernel, mem, mptable, paging};
 
     core::arch::global_asm!(include_str!("asm/reset.s"), options(att_syntax));
 
@@ -56,6 +58,9 @@ mod firmware {
         let mut mem = mem::PhysMem::new(paging::map_high_ram(map.ram_top()));
         let rsdp = acpi::install(&mut fw, &mut mem)?;
         milestone!("acpi rsdp={:#x}", rsdp);
+        if rsdp == 0 {
+            mptable::install(&fw, &mut mem)?;
+        }
         kernel::load(&mut fw, &mut mem, &map, rsdp)
     }
 
