@@ -1,4 +1,5 @@
-//! Logging for PID 1: to the console (fd 2) and, for warnings and errors, to `/dev/kmsg`.
+//! Logging for PID 1: to the console (fd 2) and, for warnings and errors, to `/dev/kmsg` (which the
+//! kernel echoes on the console when the level is below its `console_loglevel`).
 //!
 //! Quiet by default: only warnings and errors are printed. With `rinit.debug`, [`step`] prints each
 //! step with its `CLOCK_BOOTTIME` time. Nothing here can fail or panic: write errors are ignored.
@@ -10,6 +11,9 @@ use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 static DEBUG: AtomicBool = AtomicBool::new(false);
 static KMSG: AtomicI32 = AtomicI32::new(-1);
+/// The kernel's `console_loglevel` (first field of `/proc/sys/kernel/printk`): kmsg lines below it
+/// are echoed on the console by the kernel itself, so rinit does not print them a second time.
+static CONSOLE_LOGLEVEL: AtomicI32 = AtomicI32::new(0);
 
 /// Turns step logging on or off.
 pub fn set_debug(on: bool) {
@@ -31,16 +35,27 @@ pub fn open_kmsg() {
         std::mem::forget(f);
         KMSG.store(fd, Ordering::Relaxed);
     }
+    let printk = std::fs::read_to_string("/proc/sys/kernel/printk").unwrap_or_default();
+    let level = printk
+        .split_whitespace()
+        .next()
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0);
+    CONSOLE_LOGLEVEL.store(level, Ordering::Relaxed);
 }
 
 fn console(line: &str) {
     sys::write_all_fd(2, line.as_bytes());
 }
 
-fn kmsg(level: u8, msg: &str) {
+/// Logs `msg` at `level` to the kernel log, and to the console unless the kernel echoes it there.
+fn kmsg_and_console(level: i32, msg: &str) {
     let fd = KMSG.load(Ordering::Relaxed);
     if fd >= 0 {
         sys::write_all_fd(fd, format!("<{level}>rinit: {msg}\n").as_bytes());
+    }
+    if fd < 0 || level >= CONSOLE_LOGLEVEL.load(Ordering::Relaxed) {
+        console(&format!("rinit: {msg}\n"));
     }
 }
 
@@ -58,14 +73,12 @@ pub fn step_args(args: fmt::Arguments<'_>) {
 
 /// A warning: always shown, and sent to the kernel log.
 pub fn warn(msg: &str) {
-    console(&format!("rinit: warning: {msg}\n"));
-    kmsg(4, &format!("warning: {msg}"));
+    kmsg_and_console(4, &format!("warning: {msg}"));
 }
 
 /// An error: always shown, and sent to the kernel log.
 pub fn error(msg: &str) {
-    console(&format!("rinit: error: {msg}\n"));
-    kmsg(3, &format!("error: {msg}"));
+    kmsg_and_console(3, &format!("error: {msg}"));
 }
 
 /// Logs a step with `format!` syntax.

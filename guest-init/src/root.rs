@@ -61,8 +61,15 @@ pub fn mount_root(root: &Root) -> Result<()> {
         }
     };
     sys::mount(source, NEW_ROOT, &root.fstype, flags, root.data.as_deref()).map_err(|e| {
+        let hint = match e.raw_os_error() {
+            Some(libc::ENODEV) => format!(
+                " (the kernel does not know {}: add its module to rinit.modules)",
+                root.fstype
+            ),
+            _ => String::new(),
+        };
         Error::io(
-            format_args!("mount root {source} ({}) on {NEW_ROOT}", root.fstype),
+            format_args!("mount root {source} ({}) on {NEW_ROOT}{hint}", root.fstype),
             e,
         )
     })?;
