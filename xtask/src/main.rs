@@ -15,6 +15,7 @@ mod bench;
 mod ci;
 mod demo;
 mod kernel;
+mod probe;
 mod rom;
 mod util;
 
@@ -29,6 +30,7 @@ fn main() -> ExitCode {
         "test" => ci::test(),
         "bench-fw" => bench::run(rest),
         "fetch-kernel" => kernel::fetch().map(|_| ()),
+        "build-probe" => probe::build().map(|_| ()),
         "build-fw" => rom::build(rest.iter().any(|a| a == "--log")).map(|_| ()),
         other => Err(format!("unknown task `{other}`")),
     };

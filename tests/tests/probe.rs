@@ -1,0 +1,482 @@
+//! Boot the probe kernel (`tests/probe`) with `-bios target/fw.rom` and check the
+//! firmware's hand-off: Linux 64-bit boot protocol (`Documentation/arch/x86/boot.rst`) for
+//! `probe.bzImage`, PVH (Xen `hvm/start_info.h`) for `probe-pvh.elf`, across memory sizes,
+//! CPUs, machine options and initrd/no initrd; then bad inputs, each answered by one
+//! `fw: error: ` line and the exit code of `bootproto::BootError`; then warm re-entry.
+//!
+//! Needs `cargo xtask build-fw` and `cargo xtask build-probe` first (tests say so if the
+//! files are missing). The `qboot_*` tests check the probe itself against Debian's qboot.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use bootproto::BootError;
+use mvm_tests::probe::args::{Expect, Initrd};
+use mvm_tests::probe::{Check, CMDLINE_SIZE, PASS};
+use mvm_tests::{fw_rom, probe_image, pseudo_random_bytes, qboot_rom, scratch_file};
+use mvm_tests::{Exit, Vm, BOOT_TIMEOUT};
+
+const MIB: u64 = 1 << 20;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Image {
+    BzImage,
+    Pvh,
+}
+
+impl Image {
+    fn path(self) -> PathBuf {
+        probe_image(match self {
+            Image::BzImage => "probe.bzImage",
+            Image::Pvh => "probe-pvh.elf",
+        })
+    }
+
+    fn entry_line(self) -> &'static str {
+        match self {
+            Image::BzImage => "PROBE ENTRY bzImage-64",
+            Image::Pvh => "PROBE ENTRY pvh",
+        }
+    }
+}
+
+/// One passing boot: what to run and what the probe is told to expect.
+#[derive(Clone, Debug)]
+struct Case {
+    image: Image,
+    /// `-m` and the same in bytes.
+    mem: (&'static str, u64),
+    smp: u32,
+    /// Extra `-M` options.
+    machine: &'static str,
+    acpi: bool,
+    initrd: bool,
+    no_dma: bool,
+    /// Appended to the command line after the `probe.*` options.
+    tail: String,
+}
+
+impl Case {
+    fn new(image: Image) -> Case {
+        Case {
+            image,
+            mem: ("128M", 128 * MIB),
+            smp: 1,
+            machine: "",
+            acpi: true,
+            initrd: true,
+            no_dma: false,
+            tail: String::new(),
+        }
+    }
+
+    fn mem(mut self, arg: &'static str, bytes: u64) -> Case {
+        self.mem = (arg, bytes);
+        self
+    }
+}
+
+/// The test initrd (odd size, pseudo-random), written once per test process.
+fn initrd() -> &'static (PathBuf, Initrd) {
+    static INITRD: OnceLock<(PathBuf, Initrd)> = OnceLock::new();
+    INITRD.get_or_init(|| {
+        let data = pseudo_random_bytes(200_003, 42);
+        (scratch_file("probe-initrd.bin", &data), Initrd::of(&data))
+    })
+}
+
+/// QEMU's status, the probe's verdict and the whole serial log, for assertion messages.
+fn describe(exit: &Exit) -> String {
+    let verdict = exit
+        .debug_exit_code()
+        .map(|c| match Check::from_code(c) {
+            _ if c == PASS => "probe PASS".to_owned(),
+            Some(check) => format!("probe failed {check:?}"),
+            None => format!("debug-exit code {c:#x}"),
+        })
+        .unwrap_or_else(|| "no debug-exit code".into());
+    format!(
+        "QEMU {} ({verdict})\n--- serial ---\n{}\n--- qemu stderr ---\n{}",
+        exit.status, exit.serial, exit.stderr
+    )
+}
+
+fn run(vm: Vm) -> Exit {
+    vm.spawn().wait_exit(BOOT_TIMEOUT).unwrap()
+}
+
+/// The VM for `case`, booting `fw.rom`, and its command line.
+fn vm(case: &Case, firmware: PathBuf) -> (Vm, String) {
+    let (initrd_path, initrd) = initrd();
+    let expect = Expect {
+        mem: Some(case.mem.1),
+        initrd: case.initrd.then_some(*initrd),
+        acpi: Some(case.acpi),
+        reboot: false,
+    };
+    let append = format!("console=ttyS0{expect}{}", case.tail);
+    let mut vm = Vm::new()
+        .bios(firmware)
+        .machine(case.machine)
+        .memory(case.mem.0)
+        .smp(case.smp)
+        .kernel(case.image.path())
+        .append(&append)
+        .debug_exit(true);
+    if !case.acpi {
+        vm = vm.machine("acpi=off");
+    }
+    if case.initrd {
+        vm = vm.initrd(initrd_path);
+    }
+    if case.no_dma {
+        vm = vm.extra_args(["-global", "fw_cfg_io.dma_enabled=off"]);
+    }
+    (vm, append)
+}
+
+/// Boot `case` with fw.rom and require PASS, one entry, and the command line echoed
+/// byte for byte.
+fn pass(case: Case) {
+    let (vm, append) = vm(&case, fw_rom());
+    let exit = run(vm);
+    assert_eq!(
+        exit.debug_exit_code(),
+        Some(PASS),
+        "{case:?}\n{}",
+        describe(&exit)
+    );
+    let entries = exit
+        .lines()
+        .filter(|l| l.starts_with("PROBE ENTRY"))
+        .count();
+    assert_eq!(
+        entries,
+        1,
+        "probe entered {entries} times\n{}",
+        describe(&exit)
+    );
+    assert!(
+        exit.lines().any(|l| l == case.image.entry_line()),
+        "wrong entry path\n{}",
+        describe(&exit)
+    );
+    assert_eq!(
+        exit.line_starting("PROBE CMDLINE "),
+        Some(format!("PROBE CMDLINE {append}").as_str()),
+        "command line differs from -append\n{}",
+        describe(&exit)
+    );
+}
+
+#[test]
+fn bzimage_128m() {
+    pass(Case::new(Image::BzImage));
+}
+
+#[test]
+fn bzimage_1g() {
+    pass(Case::new(Image::BzImage).mem("1G", 1 << 30));
+}
+
+#[test]
+fn bzimage_4g() {
+    pass(Case::new(Image::BzImage).mem("4G", 4 << 30));
+}
+
+#[test]
+fn pvh_128m() {
+    pass(Case::new(Image::Pvh));
+}
+
+#[test]
+fn pvh_1g() {
+    pass(Case::new(Image::Pvh).mem("1G", 1 << 30));
+}
+
+#[test]
+fn pvh_4g() {
+    pass(Case::new(Image::Pvh).mem("4G", 4 << 30));
+}
+
+#[test]
+fn bzimage_smp2() {
+    pass(Case {
+        smp: 2,
+        ..Case::new(Image::BzImage)
+    });
+}
+
+#[test]
+fn pvh_smp2() {
+    pass(Case {
+        smp: 2,
+        ..Case::new(Image::Pvh)
+    });
+}
+
+#[test]
+fn bzimage_acpi_off() {
+    pass(Case {
+        acpi: false,
+        ..Case::new(Image::BzImage)
+    });
+}
+
+#[test]
+fn pvh_acpi_off() {
+    pass(Case {
+        acpi: false,
+        ..Case::new(Image::Pvh).mem("1G", 1 << 30)
+    });
+}
+
+#[test]
+fn bzimage_without_pit_pic_rtc() {
+    pass(Case {
+        machine: "pit=off,pic=off,rtc=off",
+        ..Case::new(Image::BzImage)
+    });
+}
+
+#[test]
+fn pvh_without_pit_pic_rtc() {
+    pass(Case {
+        machine: "pit=off,pic=off,rtc=off",
+        ..Case::new(Image::Pvh)
+    });
+}
+
+#[test]
+fn bzimage_without_initrd() {
+    pass(Case {
+        initrd: false,
+        ..Case::new(Image::BzImage)
+    });
+}
+
+#[test]
+fn pvh_without_initrd() {
+    pass(Case {
+        initrd: false,
+        ..Case::new(Image::Pvh)
+    });
+}
+
+/// Double spaces, quotes, a tab and UTF-8 must arrive unchanged.
+#[test]
+fn bzimage_cmdline_is_byte_exact() {
+    pass(Case {
+        tail: "  quoted=\"a b\"\tutf8=größe end=".into(),
+        ..Case::new(Image::BzImage)
+    });
+}
+
+#[test]
+fn pvh_cmdline_is_byte_exact() {
+    pass(Case {
+        tail: "  quoted=\"a b\"\tutf8=größe end=".into(),
+        ..Case::new(Image::Pvh)
+    });
+}
+
+/// Exactly `cmdline_size` (2048) bytes is allowed.
+#[test]
+fn bzimage_cmdline_at_limit() {
+    let mut case = Case::new(Image::BzImage);
+    let (_, append) = vm(&case, PathBuf::new());
+    let pad = CMDLINE_SIZE as usize - append.len() - " pad=".len();
+    case.tail = format!(" pad={}", "x".repeat(pad));
+    assert_eq!(vm(&case, PathBuf::new()).1.len(), CMDLINE_SIZE as usize);
+    pass(case);
+}
+
+/// PVH has no `cmdline_size`: a command line longer than the bzImage limit still works.
+#[test]
+fn pvh_long_cmdline() {
+    pass(Case {
+        tail: format!(" pad={}", "y".repeat(3000)),
+        ..Case::new(Image::Pvh)
+    });
+}
+
+/// Without fw_cfg DMA the firmware must fall back to port I/O.
+#[test]
+fn bzimage_without_fw_cfg_dma() {
+    pass(Case {
+        no_dma: true,
+        ..Case::new(Image::BzImage)
+    });
+}
+
+#[test]
+fn pvh_without_fw_cfg_dma() {
+    pass(Case {
+        no_dma: true,
+        ..Case::new(Image::Pvh)
+    });
+}
+
+/// What the firmware's error line must say.
+enum Message {
+    /// The whole text after `fw: error: `.
+    Exact(BootError),
+    /// The start of it (for errors whose numbers depend on the firmware's layout).
+    Prefix(&'static str),
+}
+
+/// Boot `vm` with fw.rom and require `fw: error: <message>` and exit code `code`, and that
+/// the probe never ran.
+fn fw_error(vm: Vm, code: u8, message: Message) {
+    let exit = run(vm.bios(fw_rom()).debug_exit(true));
+    let line = exit
+        .line_starting("fw: error: ")
+        .map(|l| &l["fw: error: ".len()..]);
+    let ok = match (&message, line) {
+        (Message::Exact(e), Some(line)) => line == e.to_string(),
+        (Message::Prefix(p), Some(line)) => line.starts_with(p),
+        (_, None) => false,
+    };
+    let want = match &message {
+        Message::Exact(e) => e.to_string(),
+        Message::Prefix(p) => format!("{p}..."),
+    };
+    assert!(ok, "want `fw: error: {want}`\n{}", describe(&exit));
+    assert_eq!(exit.debug_exit_code(), Some(code), "{}", describe(&exit));
+    assert!(
+        !exit.serial.contains("PROBE ENTRY"),
+        "the probe ran\n{}",
+        describe(&exit)
+    );
+}
+
+fn probe_vm(file: &str) -> Vm {
+    Vm::new().kernel(probe_image(file)).append("console=ttyS0")
+}
+
+#[test]
+fn error_no_kernel() {
+    let e = BootError::NoKernel;
+    fw_error(Vm::new(), e.exit_code(), Message::Exact(e));
+}
+
+/// QEMU 7.2 loads a file that is neither bzImage, multiboot nor ELF as an ancient zImage
+/// (protocol 0) and passes it on; the firmware must refuse it.
+#[test]
+fn error_garbage_kernel() {
+    let e = BootError::UnknownKernelFormat;
+    fw_error(probe_vm("garbage.bin"), e.exit_code(), Message::Exact(e));
+}
+
+#[test]
+fn error_protocol_too_old() {
+    let e = BootError::ProtocolTooOld { version: 0x0200 };
+    fw_error(
+        probe_vm("bad-version.bzImage"),
+        e.exit_code(),
+        Message::Exact(e),
+    );
+}
+
+#[test]
+fn error_no_64bit_entry() {
+    let e = BootError::NoKernel64;
+    fw_error(probe_vm("no64.bzImage"), e.exit_code(), Message::Exact(e));
+}
+
+#[test]
+fn error_kernel_too_big() {
+    let code = BootError::KernelTooBig { need: 0, have: 0 }.exit_code();
+    let vm = probe_vm("huge.bzImage").memory("128M");
+    fw_error(vm, code, Message::Prefix("kernel does not fit in RAM"));
+}
+
+#[test]
+fn error_cmdline_too_long() {
+    let append = format!("console=ttyS0 pad={}", "z".repeat(3000));
+    let e = BootError::CmdlineTooLong {
+        len: append.len() as u32,
+        max: CMDLINE_SIZE,
+    };
+    let vm = probe_vm("probe.bzImage").append(append);
+    fw_error(vm, e.exit_code(), Message::Exact(e));
+}
+
+/// `probe.reboot=1`: after passing, the probe goes back to F000:FFF0 without a platform
+/// reset (Linux `reboot=b`). The firmware must notice the re-entry and force a real reset,
+/// which `-no-reboot` turns into QEMU exiting; the probe must have run exactly once.
+fn warm_reentry(image: Image) {
+    let vm = Vm::new()
+        .bios(fw_rom())
+        .kernel(image.path())
+        .append("console=ttyS0 probe.reboot=1")
+        .debug_exit(true)
+        .no_reboot(true);
+    let exit = run(vm);
+    let entries = exit
+        .lines()
+        .filter(|l| l.starts_with("PROBE ENTRY"))
+        .count();
+    assert_eq!(
+        entries,
+        1,
+        "probe entered {entries} times\n{}",
+        describe(&exit)
+    );
+    assert!(
+        exit.lines().any(|l| l == "PROBE REBOOT"),
+        "the probe did not reach its reboot\n{}",
+        describe(&exit)
+    );
+    assert!(
+        exit.status.success(),
+        "QEMU should exit 0 on the reset with -no-reboot\n{}",
+        describe(&exit)
+    );
+}
+
+#[test]
+fn bzimage_warm_reentry_resets() {
+    warm_reentry(Image::BzImage);
+}
+
+#[test]
+fn pvh_warm_reentry_resets() {
+    warm_reentry(Image::Pvh);
+}
+
+/// The probe itself, against qboot: PVH passes all checks.
+#[test]
+fn qboot_pvh_passes() {
+    let Some(qboot) = qboot_rom() else {
+        eprintln!("skipped: no /usr/share/qemu/qboot.rom");
+        return;
+    };
+    let (vm, _) = vm(&Case::new(Image::Pvh), qboot);
+    let exit = run(vm);
+    assert_eq!(exit.debug_exit_code(), Some(PASS), "{}", describe(&exit));
+}
+
+/// The probe itself, against qboot: qboot enters a bzImage through its 16-bit setup code,
+/// which the probe reports.
+#[test]
+fn qboot_bzimage_runs_setup_code() {
+    let Some(qboot) = qboot_rom() else {
+        eprintln!("skipped: no /usr/share/qemu/qboot.rom");
+        return;
+    };
+    let (vm, _) = vm(&Case::new(Image::BzImage), qboot);
+    let exit = run(vm);
+    assert_eq!(
+        exit.debug_exit_code(),
+        Some(Check::Entry16.code()),
+        "{}",
+        describe(&exit)
+    );
+    assert_eq!(
+        exit.line_starting("PROBE FAIL"),
+        Some("PROBE FAIL entry: 16-bit setup code was run"),
+        "{}",
+        describe(&exit)
+    );
+}
