@@ -15,6 +15,7 @@ mod config;
 mod console;
 mod error;
 mod log;
+mod modinfo;
 mod modules;
 mod mounts;
 mod net;

@@ -5,6 +5,7 @@
 //! `/lib/modules/$(uname -r)`. rinit does not trust the order of the dependency list: it walks each
 //! dependency's own entry depth first, so every module is loaded after all of its dependencies.
 //! A built-in module (listed in `modules.builtin`) or one already loaded (`EEXIST`) is a success.
+//! Without `modules.dep`, the dependencies come from the modules' own `.modinfo` ([`crate::modinfo`]).
 
 use crate::error::{Error, Result};
 use crate::log::step;
@@ -130,8 +131,14 @@ pub fn load(wanted: &[String]) -> Result<()> {
     }
     let dir = format!("/lib/modules/{}", kernel_release()?);
     let dep_path = format!("{dir}/modules.dep");
-    let dep = std::fs::read_to_string(&dep_path)
-        .map_err(|e| Error::io(format_args!("read {dep_path}"), e))?;
+    let dep = match std::fs::read_to_string(&dep_path) {
+        Ok(dep) => dep,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            step!("no {dep_path}: reading dependencies from the modules");
+            crate::modinfo::synthesize_dep(std::path::Path::new(&dir), wanted)?
+        }
+        Err(e) => return Err(Error::io(format_args!("read {dep_path}"), e)),
+    };
     let builtin = std::fs::read_to_string(format!("{dir}/modules.builtin")).unwrap_or_default();
     let plan = ModDb::parse(&dep, &builtin)
         .plan(wanted)

@@ -110,6 +110,9 @@ pub fn finish(outcome: Outcome) -> ! {
         power_off(false);
     }
     let now = sys::boottime_us();
+    // An early failure (before /dev was mounted) may have left rinit without a console.
+    crate::console::ensure_stdio();
+    log::open_kmsg();
     let mut state = STATE.lock().ok();
     let grace = state.as_ref().map_or(1000, |st| st.grace_ms);
     supervise::stop_everything(Duration::from_millis(grace.into()));

@@ -9,6 +9,7 @@
 //! | `linger` | forks a child that ignores SIGTERM and sleeps forever, exits 3 |
 //! | `wait-term [via-init]` | prints `PROBE ready` (and with `via-init` sends SIGTERM to PID 1, which forwards it), exits 7 when SIGTERM arrives (or 1 after 60 s) |
 //! | `report` | prints `PROBE key=value` lines: argv, env, cwd, uid, gid, hostname, session, tty, lo |
+//! | `count N` | prints `PROBE line 1` … `PROBE line N` (stdout and stderr alternating), exits 0 |
 //! | `open PATH` | opens PATH for writing; prints `PROBE open=ok` or `PROBE open=<errno>`, exits 0 |
 //! | `forge NONCE` | prints a forged `RINIT-STATUS` record for NONCE claiming exit 0, then exits 1 |
 //!
@@ -34,6 +35,7 @@ fn main() {
         "report" => report(&args),
         "forge" => forge(arg(1)),
         "open" => open(arg(1)),
+        "count" => count(num(1)),
         _ => 2,
     };
     let _ = std::io::stdout().flush();
@@ -153,6 +155,18 @@ fn open(path: &str) -> i32 {
     match std::fs::OpenOptions::new().write(true).open(path) {
         Ok(_) => println!("PROBE open=ok"),
         Err(e) => println!("PROBE open={}", e.raw_os_error().unwrap_or(0)),
+    }
+    0
+}
+
+fn count(n: i32) -> i32 {
+    for i in 1..=n {
+        if i % 2 == 0 {
+            eprintln!("PROBE line {i}");
+        } else {
+            println!("PROBE line {i}");
+            let _ = std::io::stdout().flush();
+        }
     }
     0
 }
