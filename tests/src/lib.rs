@@ -152,7 +152,7 @@ impl Vm {
     }
 
     /// `-bios <path>` (the firmware image).
-    pub fn bios(mut self, path: impl Into<PathBuf>) -> Vm {
+    pub fn firmware(mut self, path: impl Into<PathBuf>) -> Vm {
         self.firmware = Some(path.into());
         self
     }
@@ -325,7 +325,7 @@ mod tests {
     fn full_argv() {
         let vm = Vm::new()
             .qemu("/opt/qemu")
-            .bios("/fw.rom")
+            .firmware("/fw.rom")
             .machine("acpi=off")
             .machine("pit=off,pic=off")
             .memory("4G")

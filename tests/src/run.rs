@@ -318,3 +318,55 @@ impl Drop for Running {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> Running {
+        Running::start("sh".as_ref(), vec!["-c".into(), script.into()]).expect("spawn sh")
+    }
+
+    #[test]
+    fn waits_for_token_then_times_out() {
+        let mut r = sh("echo READY; exec sleep 100");
+        r.wait_for("READY", Duration::from_secs(10)).unwrap();
+        let e = r.wait_for("NEVER", Duration::from_millis(200)).unwrap_err();
+        assert!(matches!(e.kind, FailureKind::Timeout { .. }), "{e}");
+        assert!(
+            e.to_string().contains("READY"),
+            "report shows the serial log"
+        );
+        let e = r.wait_exit(Duration::from_millis(100)).unwrap_err();
+        assert!(matches!(e.kind, FailureKind::Timeout { .. }));
+    }
+
+    #[test]
+    fn collects_exit_status_and_output() {
+        let mut r = sh("echo out; echo err >&2; exit 7");
+        let exit = r.wait_exit(Duration::from_secs(10)).unwrap();
+        assert_eq!(exit.status.code(), Some(7));
+        assert_eq!(exit.debug_exit_code(), Some(3));
+        assert_eq!(exit.serial, "out\n");
+        assert_eq!(exit.stderr, "err\n");
+        assert_eq!(exit.line_starting("ou"), Some("out"));
+    }
+
+    #[test]
+    fn reports_early_exit() {
+        let mut r = sh("echo partial");
+        let e = r.wait_for("DONE", Duration::from_secs(10)).unwrap_err();
+        assert!(matches!(e.kind, FailureKind::Exited { .. }), "{e}");
+        assert_eq!(e.serial, "partial\n");
+    }
+
+    #[test]
+    fn drop_kills_the_process() {
+        let r = sh("exec sleep 100");
+        let pid = r.pid() as libc::pid_t;
+        drop(r);
+        // SAFETY: signal 0 only checks whether the (reaped) pid still exists.
+        let alive = unsafe { libc::kill(pid, 0) } == 0;
+        assert!(!alive, "process {pid} survived the drop");
+    }
+}

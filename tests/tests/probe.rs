@@ -15,8 +15,11 @@ use mvm_tests::probe::args::{Expect, Initrd};
 use mvm_tests::probe::{Check, CMDLINE_SIZE, PASS};
 use mvm_tests::{fw_rom, probe_image, pseudo_random_bytes, qboot_rom, scratch_file};
 use mvm_tests::{Exit, Vm, BOOT_TIMEOUT};
+use Image::{BzImage, Pvh};
 
 const MIB: u64 = 1 << 20;
+/// microvm without the legacy timer, interrupt controller and clock.
+const NO_LEGACY: &str = "pit=off,pic=off,rtc=off";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Image {
@@ -116,7 +119,7 @@ fn vm(case: &Case, firmware: PathBuf) -> (Vm, String) {
     };
     let append = format!("console=ttyS0{expect}{}", case.tail);
     let mut vm = Vm::new()
-        .bios(firmware)
+        .firmware(firmware)
         .machine(case.machine)
         .memory(case.mem.0)
         .smp(case.smp)
@@ -169,152 +172,49 @@ fn pass(case: Case) {
     );
 }
 
-#[test]
-fn bzimage_128m() {
-    pass(Case::new(Image::BzImage));
+/// One `#[test]` per passing case.
+macro_rules! pass_tests {
+    ($($(#[doc = $doc:literal])* $name:ident: $case:expr;)*) => {
+        $($(#[doc = $doc])* #[test] fn $name() { pass($case) })*
+    };
 }
 
-#[test]
-fn bzimage_1g() {
-    pass(Case::new(Image::BzImage).mem("1G", 1 << 30));
-}
+/// Double spaces, quotes, a tab and UTF-8: all must arrive unchanged.
+const ODD_CMDLINE: &str = "  quoted=\"a b\"\tutf8=größe end=";
 
-#[test]
-fn bzimage_4g() {
-    pass(Case::new(Image::BzImage).mem("4G", 4 << 30));
-}
-
-#[test]
-fn pvh_128m() {
-    pass(Case::new(Image::Pvh));
-}
-
-#[test]
-fn pvh_1g() {
-    pass(Case::new(Image::Pvh).mem("1G", 1 << 30));
-}
-
-#[test]
-fn pvh_4g() {
-    pass(Case::new(Image::Pvh).mem("4G", 4 << 30));
-}
-
-#[test]
-fn bzimage_smp2() {
-    pass(Case {
-        smp: 2,
-        ..Case::new(Image::BzImage)
-    });
-}
-
-#[test]
-fn pvh_smp2() {
-    pass(Case {
-        smp: 2,
-        ..Case::new(Image::Pvh)
-    });
-}
-
-#[test]
-fn bzimage_acpi_off() {
-    pass(Case {
-        acpi: false,
-        ..Case::new(Image::BzImage)
-    });
-}
-
-#[test]
-fn pvh_acpi_off() {
-    pass(Case {
-        acpi: false,
-        ..Case::new(Image::Pvh).mem("1G", 1 << 30)
-    });
-}
-
-#[test]
-fn bzimage_without_pit_pic_rtc() {
-    pass(Case {
-        machine: "pit=off,pic=off,rtc=off",
-        ..Case::new(Image::BzImage)
-    });
-}
-
-#[test]
-fn pvh_without_pit_pic_rtc() {
-    pass(Case {
-        machine: "pit=off,pic=off,rtc=off",
-        ..Case::new(Image::Pvh)
-    });
-}
-
-#[test]
-fn bzimage_without_initrd() {
-    pass(Case {
-        initrd: false,
-        ..Case::new(Image::BzImage)
-    });
-}
-
-#[test]
-fn pvh_without_initrd() {
-    pass(Case {
-        initrd: false,
-        ..Case::new(Image::Pvh)
-    });
-}
-
-/// Double spaces, quotes, a tab and UTF-8 must arrive unchanged.
-#[test]
-fn bzimage_cmdline_is_byte_exact() {
-    pass(Case {
-        tail: "  quoted=\"a b\"\tutf8=größe end=".into(),
-        ..Case::new(Image::BzImage)
-    });
-}
-
-#[test]
-fn pvh_cmdline_is_byte_exact() {
-    pass(Case {
-        tail: "  quoted=\"a b\"\tutf8=größe end=".into(),
-        ..Case::new(Image::Pvh)
-    });
+pass_tests! {
+    bzimage_128m: Case::new(BzImage);
+    bzimage_1g: Case::new(BzImage).mem("1G", 1 << 30);
+    bzimage_4g: Case::new(BzImage).mem("4G", 4 << 30);
+    pvh_128m: Case::new(Pvh);
+    pvh_1g: Case::new(Pvh).mem("1G", 1 << 30);
+    pvh_4g: Case::new(Pvh).mem("4G", 4 << 30);
+    bzimage_smp2: Case { smp: 2, ..Case::new(BzImage) };
+    pvh_smp2: Case { smp: 2, ..Case::new(Pvh) };
+    bzimage_acpi_off: Case { acpi: false, ..Case::new(BzImage) };
+    pvh_acpi_off: Case { acpi: false, ..Case::new(Pvh).mem("1G", 1 << 30) };
+    bzimage_without_pit_pic_rtc: Case { machine: NO_LEGACY, ..Case::new(BzImage) };
+    pvh_without_pit_pic_rtc: Case { machine: NO_LEGACY, ..Case::new(Pvh) };
+    bzimage_without_initrd: Case { initrd: false, ..Case::new(BzImage) };
+    pvh_without_initrd: Case { initrd: false, ..Case::new(Pvh) };
+    bzimage_cmdline_is_byte_exact: Case { tail: ODD_CMDLINE.into(), ..Case::new(BzImage) };
+    pvh_cmdline_is_byte_exact: Case { tail: ODD_CMDLINE.into(), ..Case::new(Pvh) };
+    /// PVH has no `cmdline_size`: longer than the bzImage limit still works.
+    pvh_long_cmdline: Case { tail: format!(" pad={}", "y".repeat(3000)), ..Case::new(Pvh) };
+    /// Without fw_cfg DMA the firmware must fall back to port I/O.
+    bzimage_without_fw_cfg_dma: Case { no_dma: true, ..Case::new(BzImage) };
+    pvh_without_fw_cfg_dma: Case { no_dma: true, ..Case::new(Pvh) };
 }
 
 /// Exactly `cmdline_size` (2048) bytes is allowed.
 #[test]
 fn bzimage_cmdline_at_limit() {
-    let mut case = Case::new(Image::BzImage);
+    let mut case = Case::new(BzImage);
     let (_, append) = vm(&case, PathBuf::new());
     let pad = CMDLINE_SIZE as usize - append.len() - " pad=".len();
     case.tail = format!(" pad={}", "x".repeat(pad));
     assert_eq!(vm(&case, PathBuf::new()).1.len(), CMDLINE_SIZE as usize);
     pass(case);
-}
-
-/// PVH has no `cmdline_size`: a command line longer than the bzImage limit still works.
-#[test]
-fn pvh_long_cmdline() {
-    pass(Case {
-        tail: format!(" pad={}", "y".repeat(3000)),
-        ..Case::new(Image::Pvh)
-    });
-}
-
-/// Without fw_cfg DMA the firmware must fall back to port I/O.
-#[test]
-fn bzimage_without_fw_cfg_dma() {
-    pass(Case {
-        no_dma: true,
-        ..Case::new(Image::BzImage)
-    });
-}
-
-#[test]
-fn pvh_without_fw_cfg_dma() {
-    pass(Case {
-        no_dma: true,
-        ..Case::new(Image::Pvh)
-    });
 }
 
 /// What the firmware's error line must say.
@@ -328,7 +228,7 @@ enum Message {
 /// Boot `vm` with fw.rom and require `fw: error: <message>` and exit code `code`, and that
 /// the probe never ran.
 fn fw_error(vm: Vm, code: u8, message: Message) {
-    let exit = run(vm.bios(fw_rom()).debug_exit(true));
+    let exit = run(vm.firmware(fw_rom()).debug_exit(true));
     let line = exit
         .line_starting("fw: error: ")
         .map(|l| &l["fw: error: ".len()..]);
@@ -407,7 +307,7 @@ fn error_cmdline_too_long() {
 /// which `-no-reboot` turns into QEMU exiting; the probe must have run exactly once.
 fn warm_reentry(image: Image) {
     let vm = Vm::new()
-        .bios(fw_rom())
+        .firmware(fw_rom())
         .kernel(image.path())
         .append("console=ttyS0 probe.reboot=1")
         .debug_exit(true)
@@ -452,7 +352,7 @@ fn qboot_pvh_passes() {
         eprintln!("skipped: no /usr/share/qemu/qboot.rom");
         return;
     };
-    let (vm, _) = vm(&Case::new(Image::Pvh), qboot);
+    let (vm, _) = vm(&Case::new(Pvh), qboot);
     let exit = run(vm);
     assert_eq!(exit.debug_exit_code(), Some(PASS), "{}", describe(&exit));
 }
@@ -465,7 +365,7 @@ fn qboot_bzimage_runs_setup_code() {
         eprintln!("skipped: no /usr/share/qemu/qboot.rom");
         return;
     };
-    let (vm, _) = vm(&Case::new(Image::BzImage), qboot);
+    let (vm, _) = vm(&Case::new(BzImage), qboot);
     let exit = run(vm);
     assert_eq!(
         exit.debug_exit_code(),
