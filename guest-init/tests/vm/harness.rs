@@ -43,6 +43,8 @@ pub struct Assets {
     pub firmware: PathBuf,
     pub kernel: PathBuf,
     pub initramfs: PathBuf,
+    /// The same without `modules.dep` (rinit reads `depends=` from the modules).
+    pub initramfs_nodep: PathBuf,
     pub tsc_khz: u32,
     /// Where per-test scratch files go.
     pub scratch: PathBuf,
@@ -71,7 +73,9 @@ pub fn assets() -> &'static Assets {
                 )
             });
         let initramfs = scratch.join("initramfs.cpio");
-        write_initramfs(&bins, &kernel, &scratch, &initramfs);
+        write_initramfs(&bins, &kernel, &scratch, &initramfs, true);
+        let initramfs_nodep = scratch.join("initramfs-nodep.cpio");
+        write_initramfs(&bins, &kernel, &scratch, &initramfs_nodep, false);
         let firmware = match std::env::var_os("RINIT_VM_FIRMWARE") {
             Some(f) => PathBuf::from(f),
             None if root.join("target/fw.rom").is_file() => root.join("target/fw.rom"),
@@ -82,6 +86,7 @@ pub fn assets() -> &'static Assets {
             firmware,
             kernel: kernel.vmlinuz,
             initramfs,
+            initramfs_nodep,
             tsc_khz,
             scratch,
             probe: bins.join("rinit-probe"),
@@ -106,7 +111,13 @@ fn read(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
 }
 
-fn write_initramfs(bins: &Path, kernel: &mvm::kernel::Kernel, scratch: &Path, out: &Path) {
+fn write_initramfs(
+    bins: &Path,
+    kernel: &mvm::kernel::Kernel,
+    scratch: &Path,
+    out: &Path,
+    dep: bool,
+) {
     let mut a = Archive::new();
     a.file("init", 0o755, read(&bins.join("rinit"))).unwrap();
     a.file("bin/probe", 0o755, read(&bins.join("rinit-probe")))
@@ -145,7 +156,12 @@ fn write_initramfs(bins: &Path, kernel: &mvm::kernel::Kernel, scratch: &Path, ou
         "depmod -b {} failed",
         staging.display()
     );
-    for name in ["modules.dep", "modules.builtin"] {
+    let names: &[&str] = if dep {
+        &["modules.dep", "modules.builtin"]
+    } else {
+        &["modules.builtin"]
+    };
+    for name in names {
         a.file(
             &format!("lib/modules/{kver}/{name}"),
             0o644,
@@ -174,6 +190,11 @@ pub struct Run {
 
 /// Boots the test initramfs with `append` after the fixed console options, plus `extra` QEMU args.
 pub fn boot(append: &str, extra: &[&str]) -> Run {
+    boot_initramfs(&assets().initramfs, append, extra)
+}
+
+/// [`boot`] with another initramfs.
+pub fn boot_initramfs(initramfs: &Path, append: &str, extra: &[&str]) -> Run {
     let a = assets();
     let mut args: Vec<OsString> = vec!["-M".into(), "microvm,accel=tcg".into()];
     for arg in [
@@ -197,7 +218,7 @@ pub fn boot(append: &str, extra: &[&str]) -> Run {
         "-kernel".into(),
         a.kernel.clone().into(),
         "-initrd".into(),
-        a.initramfs.clone().into(),
+        initramfs.into(),
     ]);
     let cmdline = format!(
         "console=ttyS0 tsc_early_khz={} panic=-1 quiet {append}",

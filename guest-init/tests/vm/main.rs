@@ -379,3 +379,21 @@ fn virtiofs_root_and_extra_mount() {
         run.output
     );
 }
+
+#[test]
+fn modules_without_modules_dep() {
+    // Debian's packages ship no modules.dep: rinit reads each module's `depends=` instead.
+    let img = ext4_image("nodep");
+    let drive = format!("file={},if=none,id=d,format=raw", img.display());
+    let extra = ["-drive", &drive, "-device", "virtio-blk-device,drive=d"];
+    let append =
+        "rinit.nonce=nodep rinit.modules=virtio_mmio,virtio_blk rinit.root=/dev/vda rinit.ro \
+                  -- /bin/probe exit 0";
+    let run = harness::boot_initramfs(&harness::assets().initramfs_nodep, append, &extra);
+    assert_eq!(
+        record(&run, "nodep").outcome,
+        Outcome::Exited(0),
+        "{}",
+        run.output
+    );
+}
