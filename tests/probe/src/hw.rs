@@ -40,6 +40,8 @@ unsafe extern "C" {
     fn probe_reboot() -> !;
     /// First exception stub; stub `n` is at `+16 * n`.
     static probe_isr_base: u8;
+    /// TSC at the entry's first instruction (written by `asm/boot.s`).
+    static probe_entry_tsc: u64;
     /// Start of the probe image (the load address).
     static __image_start: u8;
     /// End of the probe image including `.bss`, page-aligned.
@@ -175,6 +177,13 @@ pub fn install_idt() {
     };
     // SAFETY: the IDT is a static with gates to valid handlers, and lives forever.
     unsafe { asm!("lidt [{}]", in(reg) &pointer, options(readonly, nostack, preserves_flags)) };
+}
+
+/// The time-stamp counter at the entry's first instruction. Under TCG it counts host TSC
+/// ticks since the VM's reset; under `-icount shift=0` it counts guest instructions.
+pub fn entry_tsc() -> u64 {
+    // SAFETY: written once by the entry code before any Rust runs; read-only afterwards.
+    unsafe { core::ptr::read_volatile(addr_of!(probe_entry_tsc)) }
 }
 
 /// The probe image as `[start, end)`, `.bss` included.

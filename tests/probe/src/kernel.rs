@@ -23,6 +23,7 @@ fn say(args: fmt::Arguments<'_>) {
 #[unsafe(no_mangle)]
 extern "C" fn probe_main64(boot_params: u64, rflags: u64, selectors: u64, efer: u64) -> ! {
     say(format_args!("PROBE ENTRY {}", Kind::BzImage64.name()));
+    say(format_args!("PROBE TSC {}", hw::entry_tsc()));
     hw::load_gdt();
     hw::install_idt();
     let entry = LongEntry::new(rflags, selectors, efer);
@@ -43,6 +44,7 @@ fn run64(entry: LongEntry, boot_params: u64) -> Result<Outcome, Fail> {
 #[unsafe(no_mangle)]
 extern "C" fn probe_main_pvh(start_info: u64, cr0: u64, eflags: u64) -> ! {
     say(format_args!("PROBE ENTRY {}", Kind::Pvh.name()));
+    say(format_args!("PROBE TSC {}", hw::entry_tsc()));
     hw::install_idt();
     hw::map_4g();
     let result = PvhEntry { cr0, eflags }

@@ -16,8 +16,10 @@
 //! | line | meaning |
 //! |---|---|
 //! | `PROBE ENTRY <bzImage-64\|pvh>` | the probe started (printed once per entry) |
+//! | `PROBE TSC <n>` | the time-stamp counter at the entry's first instruction (decimal) |
 //! | `PROBE CMDLINE <bytes>` | the command line exactly as received, NUL excluded |
 //! | `PROBE E820 <addr> <size> <type>` | one memory-map entry |
+//! | `PROBE INFO <key>=<value> ...` | RSDP address, ACPI revision and table count, cmdline length |
 //! | `PROBE PASS <summary>` | every check passed (exit code [`PASS`]) |
 //! | `PROBE FAIL <check>: <detail>` | a check failed (exit code [`Check::code`]) |
 //! | `PROBE REBOOT` | `probe.reboot=1`: jumping back to the reset vector instead of exiting |

@@ -79,10 +79,15 @@ probe_kernel_info_end:
     .code64
     .globl probe_entry64
 probe_entry64:
+    rdtsc                          /* first: the TSC at kernel entry, for benchmarks */
+    shl $32, %rdx
+    or %rax, %rdx
+    mov %rdx, %r11
     lea probe_entry64(%rip), %rax
     mov $probe_entry64, %ecx
     cmp %rcx, %rax
     jne wrong_address
+    mov %r11, probe_entry_tsc(%rip)
     mov %rsi, %r15
     lea probe_stack_top(%rip), %rsp
     pushfq
@@ -133,6 +138,9 @@ wrong_address:
     .code32
     .globl probe_pvh_entry
 probe_pvh_entry:
+    rdtsc
+    mov %eax, probe_entry_tsc
+    mov %edx, probe_entry_tsc + 4
     cld
     mov %cr0, %esi
     test $0x80000000, %esi
@@ -357,6 +365,11 @@ probe_gdt_desc:
 real_mode_idt:
     .word 0x3ff
     .long 0
+/* TSC at the first instruction of the entry (in .data: written before .bss is zeroed). */
+    .balign 8
+    .globl probe_entry_tsc
+probe_entry_tsc:
+    .quad 0
 
     .section .rodata.probe_boot, "a", @progbits
 msg_entry32:
