@@ -119,30 +119,28 @@ fn boot(b: &Boot) -> Report {
         Image::BzImage => &a.bzimage,
         Image::Pvh => &a.vmlinux,
     };
-    let mut machine = String::from("microvm,accel=tcg");
-    if !b.machine.is_empty() {
-        machine = format!("{machine},{}", b.machine);
-    }
-    let mut vm = Vm::new()
-        .machine(&machine)
-        .bios(&a.firmware)
+    let mut running = Vm::new()
+        .firmware(&a.firmware)
+        .machine(b.machine)
         .kernel(image)
         .initrd(&a.initramfs)
         .append(&append)
         .memory(b.mem.0)
-        .smp(b.smp);
-    if b.no_reboot {
-        vm = vm.arg("-no-reboot");
+        .smp(b.smp)
+        .no_reboot(b.no_reboot)
+        .spawn();
+    if let Err(e) = running.wait_for("GUEST-CHECK done", BOOT_TIMEOUT) {
+        panic!("no `GUEST-CHECK done`: {e}");
     }
-    let mut running = vm.spawn().unwrap_or_else(|e| panic!("spawn QEMU: {e}"));
-    running
-        .wait_for("GUEST-CHECK done", BOOT_TIMEOUT)
-        .unwrap_or_else(|e| panic!("no `GUEST-CHECK done`: {e}"));
-    let status = running
+    let exit = running
         .wait_exit(EXIT_TIMEOUT)
         .unwrap_or_else(|e| panic!("QEMU did not exit after `GUEST-CHECK done`: {e}"));
-    let output = running.output();
-    assert!(status.success(), "QEMU exited with {status}\n{output}");
+    let output = exit.serial;
+    assert!(
+        exit.status.success(),
+        "QEMU exited with {}\n{output}",
+        exit.status
+    );
     let report = parse_report(&output);
     check(b, &append, &report, &output);
     report

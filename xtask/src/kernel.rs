@@ -15,9 +15,10 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use mvm::cpio::{Archive, DeviceKind};
-use mvm::kernel::{FetchOptions, Kernel};
+use mvm::kernel::{FetchOptions, Kernel, KernelError};
 use sha2::{Digest, Sha256};
 
 use crate::util;
@@ -50,11 +51,19 @@ pub fn fetch() -> Result<PathBuf, String> {
     Ok(kernel.dir)
 }
 
-/// The cached kernel, downloaded and unpacked first if needed.
+/// The cached kernel, downloaded and unpacked first if needed. On a fresh machine
+/// apt has no package index yet: then `apt-get update` runs once and the fetch is
+/// retried.
 pub fn fetch_kernel() -> Result<Kernel, String> {
     let opts = FetchOptions::new().map_err(|e| e.to_string())?;
     eprintln!("+ kernel cache {}", opts.cache_dir.display());
-    mvm::kernel::fetch(&opts).map_err(|e| e.to_string())
+    match mvm::kernel::fetch(&opts) {
+        Err(KernelError::Resolve { .. }) => {
+            util::run(Command::new("apt-get").args(["update", "-qq"]))?;
+            mvm::kernel::fetch(&opts).map_err(|e| e.to_string())
+        }
+        other => other.map_err(|e| e.to_string()),
+    }
 }
 
 /// Build guest-check for musl and write `target/test-initramfs/`.

@@ -48,11 +48,9 @@ pub enum KernelError {
     /// An external command could not be run or failed.
     #[error("`{cmd}` failed: {detail}")]
     Command { cmd: String, detail: String },
-    /// `apt-cache depends` named no `linux-image-*` dependency.
-    #[error(
-        "cannot resolve the kernel behind `{0}` (is the apt index current? try `apt-get update`)"
-    )]
-    Resolve(String),
+    /// `apt-cache depends` failed or named no `linux-image-*` dependency.
+    #[error("cannot resolve the kernel behind `{package}` ({detail}); try `apt-get update`")]
+    Resolve { package: String, detail: String },
     /// The unpacked package lacks a file every kernel package has.
     #[error("unexpected kernel package layout: {0}")]
     Layout(String),
@@ -157,10 +155,17 @@ pub fn cached(cache_dir: &Path) -> Result<Option<Kernel>, KernelError> {
 }
 
 /// Make sure the kernel is in the cache (downloading it if needed) and return it.
+///
+/// Without a pinned `kver`, the meta package is resolved through apt. If apt cannot
+/// answer (no index, no `apt-cache`) but a complete kernel is cached, that one is
+/// returned, so a warm cache works offline.
 pub fn fetch(opts: &FetchOptions) -> Result<Kernel, KernelError> {
     let kver = match &opts.kver {
         Some(k) => k.clone(),
-        None => resolve_kver(&opts.package)?,
+        None => match resolve_kver(&opts.package) {
+            Ok(kver) => kver,
+            Err(e) => return cached(&opts.cache_dir)?.ok_or(e),
+        },
     };
     check_kver(&kver)?;
     let kernels = opts.cache_dir.join("kernels");
@@ -196,8 +201,13 @@ pub fn fetch(opts: &FetchOptions) -> Result<Kernel, KernelError> {
 
 /// Resolve `package` (a meta package) to the kernel release it depends on.
 pub fn resolve_kver(package: &str) -> Result<String, KernelError> {
-    let out = run(Command::new("apt-cache").arg("depends").arg(package))?;
-    parse_depends(&out, package).ok_or_else(|| KernelError::Resolve(package.to_owned()))
+    let resolve = |detail: String| KernelError::Resolve {
+        package: package.to_owned(),
+        detail,
+    };
+    let out = run(Command::new("apt-cache").arg("depends").arg(package))
+        .map_err(|e| resolve(e.to_string()))?;
+    parse_depends(&out, package).ok_or_else(|| resolve("no linux-image-* dependency".into()))
 }
 
 /// Find the first `Depends: linux-image-<kver>` line in `apt-cache depends` output.
@@ -223,9 +233,10 @@ fn check_kver(kver: &str) -> Result<(), KernelError> {
     if ok {
         Ok(())
     } else {
-        Err(KernelError::Resolve(format!(
-            "{IMAGE_PREFIX}{kver} (bad release name)"
-        )))
+        Err(KernelError::Resolve {
+            package: format!("{IMAGE_PREFIX}{kver}"),
+            detail: "not a valid kernel release name".into(),
+        })
     }
 }
 
