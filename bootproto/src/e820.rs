@@ -21,6 +21,10 @@ pub const NVS: u32 = 4;
 
 /// Most entries a map holds (the size of `boot_params.e820_table`).
 pub const MAX_ENTRIES: usize = 128;
+/// Most entries a [`Map`] holds. QEMU's `etc/e820` has one or two RAM entries plus any
+/// reservations, and the firmware adds four: 32 leaves ample room while keeping the map
+/// (which the firmware builds and moves on its small stack) under 1 KiB.
+pub const MAP_CAPACITY: usize = 32;
 /// Size of one `etc/e820` / `boot_params` entry: `{u64 addr, u64 size, u32 type}`, packed.
 pub const ENTRY_SIZE: usize = 20;
 
@@ -60,10 +64,10 @@ impl Entry {
     }
 }
 
-/// A memory map of at most [`MAX_ENTRIES`] entries, sorted by address.
+/// A memory map of at most [`MAP_CAPACITY`] entries, sorted by address.
 #[derive(Clone, Debug)]
 pub struct Map {
-    entries: [Entry; MAX_ENTRIES],
+    entries: [Entry; MAP_CAPACITY],
     len: usize,
 }
 
@@ -85,7 +89,7 @@ impl Map {
     /// dropped, and an entry that would wrap past 2^64 ends at `u64::MAX`.
     ///
     /// Errors: [`BootError::NoE820`] if `etc_e820` holds no RAM entry (above 1 MiB) or
-    /// its length is not a multiple of 20; [`BootError::E820Overflow`] past 128 entries.
+    /// its length is not a multiple of 20; [`BootError::E820Overflow`] past [`MAP_CAPACITY`] entries.
     pub fn from_etc_e820(etc_e820: &[u8]) -> Result<Map, BootError> {
         if !etc_e820.len().is_multiple_of(ENTRY_SIZE) {
             return Err(BootError::NoE820);
@@ -128,7 +132,7 @@ impl Map {
                 addr: 0,
                 size: 0,
                 kind: 0,
-            }; MAX_ENTRIES],
+            }; MAP_CAPACITY],
             len: 0,
         }
     }
@@ -148,7 +152,7 @@ impl Map {
     /// for who wins an overlap). Sweeps the elementary intervals between entry bounds.
     fn normalized(&self) -> Result<Map, BootError> {
         let src = self.entries();
-        let mut points = [0u64; 2 * MAX_ENTRIES];
+        let mut points = [0u64; 2 * MAP_CAPACITY];
         let mut n = 0;
         for e in src {
             for p in [e.addr, e.end()] {

@@ -16,7 +16,7 @@ pub enum BootError {
     DmaError,
     /// fw_cfg has no `etc/e820` file, so the RAM size is unknown.
     NoE820,
-    /// More memory-map entries than the e820 table can hold (128).
+    /// More memory-map entries than the firmware's map holds (`e820::MAP_CAPACITY`).
     E820Overflow,
     /// No kernel was given (`-kernel` missing).
     NoKernel,
@@ -111,7 +111,7 @@ impl fmt::Display for BootError {
             BootError::NoFwCfg => f.write_str("fw_cfg not found (signature is not \"QEMU\")"),
             BootError::DmaError => f.write_str("fw_cfg DMA transfer failed"),
             BootError::NoE820 => f.write_str("fw_cfg has no etc/e820: cannot size RAM"),
-            BootError::E820Overflow => f.write_str("memory map has more than 128 entries"),
+            BootError::E820Overflow => f.write_str("memory map has too many entries"),
             BootError::NoKernel => f.write_str("no kernel given (use -kernel)"),
             BootError::UnknownKernelFormat => {
                 f.write_str("kernel is neither a bzImage nor an ELF vmlinux with a PVH note")

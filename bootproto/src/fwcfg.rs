@@ -108,6 +108,24 @@ impl FileEntry {
     }
 }
 
+/// Whether `a` and `b` are the same name. Lengths first, then bytes from the end: fw_cfg
+/// names share long prefixes (`etc/acpi/…`), so this rejects a mismatch in a step or two
+/// where a generic `memcmp` walks the common prefix.
+pub fn same_name(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().rev().zip(b.iter().rev()).all(|(x, y)| x == y)
+}
+
+/// Whether the NUL-padded name field of a raw directory entry holds exactly `name`,
+/// without decoding the entry.
+pub fn entry_has_name(raw: &[u8; DIR_ENTRY_SIZE], name: &[u8]) -> bool {
+    let field = &raw[8..];
+    match field.get(name.len()) {
+        Some(&next) if next != 0 => false,
+        None if name.len() > NAME_LEN => false,
+        _ => field.get(..name.len()).is_some_and(|f| same_name(f, name)),
+    }
+}
+
 /// The number of entries announced by the directory's 4-byte big-endian header.
 pub fn dir_count(header: [u8; 4]) -> u32 {
     u32::from_be_bytes(header)

@@ -175,29 +175,40 @@ impl File {
     }
 }
 
-/// The files allocated so far.
+/// The files allocated so far, in `list[..len]`.
 struct Files {
-    list: [Option<File>; MAX_FILES],
+    list: [File; MAX_FILES],
+    len: usize,
 }
 
 impl Files {
     const fn new() -> Files {
+        const EMPTY: File = File {
+            name: [0; NAME_LEN],
+            name_len: 0,
+            addr: 0,
+            size: 0,
+        };
         Files {
-            list: [None; MAX_FILES],
+            list: [EMPTY; MAX_FILES],
+            len: 0,
         }
     }
 
     fn find(&self, name: &[u8]) -> Option<&File> {
-        self.list.iter().flatten().find(|f| f.name() == name)
+        self.list
+            .get(..self.len)?
+            .iter()
+            .find(|f| crate::fwcfg::same_name(f.name(), name))
     }
 
     fn add(&mut self, file: File) -> Result<(), BootError> {
         let slot = self
             .list
-            .iter_mut()
-            .find(|f| f.is_none())
+            .get_mut(self.len)
             .ok_or(BootError::LoaderTooManyFiles)?;
-        *slot = Some(file);
+        *slot = file;
+        self.len += 1;
         Ok(())
     }
 }
@@ -230,7 +241,7 @@ fn allocate(
         size: u64::from(entry.size),
     };
     le::put(&mut file.name, 0, name);
-    if files.list.iter().all(Option::is_some) {
+    if files.len >= MAX_FILES {
         return Err(BootError::LoaderTooManyFiles);
     }
     file.addr = zone.alloc(file.size, u64::from(align))?;

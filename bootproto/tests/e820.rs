@@ -1,6 +1,6 @@
 //! `e820::Map::from_etc_e820` and the entry codec.
 
-use bootproto::e820::{Entry, Map, ACPI, ENTRY_SIZE, MAX_ENTRIES, NVS, RAM, RESERVED};
+use bootproto::e820::{Entry, Map, ACPI, ENTRY_SIZE, MAP_CAPACITY, NVS, RAM, RESERVED};
 use bootproto::BootError;
 
 const MIB: u64 = 1 << 20;
@@ -182,13 +182,13 @@ fn no_ram_is_no_e820() {
 }
 
 #[test]
-fn overflow_past_128_entries() {
+fn overflow_past_map_capacity() {
     let ram = |i: u64| e(GIB + 2 * i * MIB, MIB, RAM);
-    let fits: Vec<Entry> = (0..(MAX_ENTRIES - 4) as u64).map(ram).collect();
+    let fits: Vec<Entry> = (0..(MAP_CAPACITY - 4) as u64).map(ram).collect();
     let m = Map::from_etc_e820(&etc(&fits)).unwrap();
-    assert_eq!(m.entries().len(), MAX_ENTRIES);
+    assert_eq!(m.entries().len(), MAP_CAPACITY);
     assert_sorted_disjoint(&m);
-    let over: Vec<Entry> = (0..(MAX_ENTRIES - 3) as u64).map(ram).collect();
+    let over: Vec<Entry> = (0..(MAP_CAPACITY - 3) as u64).map(ram).collect();
     assert_eq!(
         Map::from_etc_e820(&etc(&over)).unwrap_err(),
         BootError::E820Overflow

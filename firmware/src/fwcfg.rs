@@ -84,7 +84,10 @@ impl Device {
 
 impl FwCfg for Device {
     fn find(&mut self, name: &[u8]) -> Option<FileEntry> {
-        (0..self.entries).map(dir_entry).find(|e| e.name() == name)
+        (0..self.entries)
+            .map(dir_entry)
+            .find(|raw| fwcfg::entry_has_name(raw, name))
+            .map(FileEntry::parse)
     }
 
     fn read_to_guest(&mut self, select: u16, addr: u64, len: u32) -> Result<(), BootError> {
@@ -102,12 +105,11 @@ impl FwCfg for Device {
     }
 }
 
-fn dir_entry(i: u32) -> FileEntry {
+fn dir_entry(i: u32) -> &'static [u8; DIR_ENTRY_SIZE] {
     let at = layout::DIR_SCRATCH + 4 + u64::from(i) * DIR_ENTRY_SIZE as u64;
     // SAFETY: `probe` filled `entries` whole entries at DIR_SCRATCH (identity-mapped RAM
     // reserved for it), and `i < entries`.
-    let raw = unsafe { &*(at as *const [u8; DIR_ENTRY_SIZE]) };
-    FileEntry::parse(raw)
+    unsafe { &*(at as *const [u8; DIR_ENTRY_SIZE]) }
 }
 
 fn read_port(key: u16, buf: &mut [u8]) {

@@ -66,7 +66,7 @@ mod firmware {
 
     fn read_e820(fw: &mut fwcfg::Device) -> Result<e820::Map, BootError> {
         let file = fw.find(b"etc/e820").ok_or(BootError::NoE820)?;
-        let mut raw = [0u8; e820::MAX_ENTRIES * e820::ENTRY_SIZE];
+        let mut raw = [0u8; e820::MAP_CAPACITY * e820::ENTRY_SIZE];
         let len = (file.size as usize).min(raw.len());
         fw.read_to_guest(file.select, raw.as_mut_ptr() as u64, len as u32)?;
         e820::Map::from_etc_e820(&raw[..len])
