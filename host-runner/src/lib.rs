@@ -8,3 +8,21 @@
 pub mod cpio;
 pub mod host;
 pub mod kernel;
+
+// The `mvm` runner (issue 5): CLI, QEMU command line, initramfs, virtiofsd, run orchestration.
+pub mod accel;
+pub mod bootkernel;
+pub mod cli;
+pub mod console;
+pub mod doctor;
+pub mod error;
+pub mod guest;
+pub mod initramfs;
+pub mod locate;
+pub mod modules;
+pub mod plan;
+pub mod process;
+pub mod qemu;
+pub mod run;
+pub mod timings;
+pub mod virtiofsd;

@@ -1,0 +1,196 @@
+//! The guest console as the workload's output: undo the tty's `\n` → `\r\n` (`ONLCR`), take out
+//! rinit's status record line (and the newline rinit writes before it), pass everything else
+//! through unchanged and in order.
+//!
+//! rinit prints `"\n" + record + "\n"` once everything else in the guest has stopped (protocol in
+//! the `rinit_status` crate). Only lines starting with this run's marker `RINIT-STATUS <nonce> `
+//! are taken out; a line is held back only while it could still become one, and the newline
+//! before it only until the next byte shows what follows, so output streams with at most one
+//! line of delay.
+
+/// Longest record line accepted; a longer "marker" line is passed through as output.
+const MAX_RECORD: usize = 1024;
+
+/// Streaming filter over console bytes.
+#[derive(Debug)]
+pub struct ConsoleFilter {
+    needle: Vec<u8>,
+    crlf: bool,
+    held_cr: bool,
+    held_nl: bool,
+    line: Vec<u8>,
+    pass: bool,
+    records: Vec<String>,
+}
+
+impl ConsoleFilter {
+    /// A filter for records of `nonce`; `crlf` undoes the tty's newline translation.
+    pub fn new(nonce: &rinit_status::Nonce, crlf: bool) -> ConsoleFilter {
+        ConsoleFilter {
+            needle: format!("{} {} ", rinit_status::MARKER, nonce.as_str()).into_bytes(),
+            crlf,
+            held_cr: false,
+            held_nl: false,
+            line: Vec::new(),
+            pass: false,
+            records: Vec::new(),
+        }
+    }
+
+    /// Feeds console bytes; appends what should be shown to `out`.
+    pub fn feed(&mut self, data: &[u8], out: &mut Vec<u8>) {
+        for &b in data {
+            if !self.crlf {
+                self.byte(b, out);
+                continue;
+            }
+            if self.held_cr {
+                self.held_cr = false;
+                if b != b'\n' {
+                    self.byte(b'\r', out);
+                }
+            }
+            if b == b'\r' {
+                self.held_cr = true;
+            } else {
+                self.byte(b, out);
+            }
+        }
+    }
+
+    /// Flushes what is held back at the end of the stream.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        if std::mem::take(&mut self.held_cr) {
+            self.byte(b'\r', out);
+        }
+        self.release(out);
+    }
+
+    /// Record lines seen so far (the last one decides, see [`rinit_status::find_last`]).
+    pub fn records(&self) -> &[String] {
+        &self.records
+    }
+
+    /// Whether a record line has been seen.
+    pub fn has_record(&self) -> bool {
+        !self.records.is_empty()
+    }
+
+    fn byte(&mut self, b: u8, out: &mut Vec<u8>) {
+        if self.pass {
+            if b == b'\n' {
+                self.pass = false;
+                self.held_nl = true;
+            } else {
+                out.push(b);
+            }
+            return;
+        }
+        if b == b'\n' {
+            if self.line.starts_with(&self.needle) {
+                self.records
+                    .push(String::from_utf8_lossy(&self.line).into_owned());
+                self.line.clear();
+                self.held_nl = false;
+            } else {
+                self.release(out);
+                self.held_nl = true;
+            }
+            return;
+        }
+        self.line.push(b);
+        let may_be_record = if self.line.len() <= self.needle.len() {
+            self.needle.starts_with(&self.line)
+        } else {
+            self.line.starts_with(&self.needle) && self.line.len() <= MAX_RECORD
+        };
+        if !may_be_record {
+            self.release(out);
+            self.pass = true;
+        }
+    }
+
+    /// Emits the held newline and the held start of the current line.
+    fn release(&mut self, out: &mut Vec<u8>) {
+        if std::mem::take(&mut self.held_nl) {
+            out.push(b'\n');
+        }
+        out.append(&mut self.line);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rinit_status::Nonce;
+
+    fn run(chunks: &[&[u8]], crlf: bool) -> (Vec<u8>, Vec<String>) {
+        let mut f = ConsoleFilter::new(&Nonce::new("abc").unwrap(), crlf);
+        let mut out = Vec::new();
+        for c in chunks {
+            f.feed(c, &mut out);
+        }
+        f.finish(&mut out);
+        (out, f.records().to_vec())
+    }
+
+    const REC: &[u8] = b"\r\nRINIT-STATUS abc v1 code=0 how=exit t_start=1 sum=0\r\n";
+
+    #[test]
+    fn record_and_its_newline_are_removed() {
+        let (out, recs) = run(&[b"hello\r\nworld\r\n", REC], true);
+        assert_eq!(out, b"hello\nworld\n");
+        assert_eq!(
+            recs,
+            ["RINIT-STATUS abc v1 code=0 how=exit t_start=1 sum=0"]
+        );
+        // Output without a final newline keeps it that way.
+        let (out, recs) = run(&[b"no newline", REC], true);
+        assert_eq!(out, b"no newline");
+        assert_eq!(recs.len(), 1);
+    }
+
+    #[test]
+    fn byte_by_byte_equals_all_at_once() {
+        let mut text = b"a\r\n\r\n\r\nRINIT\r\nRINIT-STATUS other 1\r\nx\ry\r\r\n".to_vec();
+        text.extend_from_slice(REC);
+        text.extend_from_slice(b"reboot: Power down\r\n");
+        let (whole, r1) = run(&[&text], true);
+        let chunks: Vec<&[u8]> = text.chunks(1).collect();
+        let (split, r2) = run(&chunks, true);
+        assert_eq!(whole, split);
+        assert_eq!(r1, r2);
+        assert_eq!(
+            whole,
+            b"a\n\n\nRINIT\nRINIT-STATUS other 1\nx\ry\r\nreboot: Power down\n"
+        );
+    }
+
+    #[test]
+    fn raw_mode_keeps_carriage_returns() {
+        let (out, _) = run(&[b"a\r\nb\n"], false);
+        assert_eq!(out, b"a\r\nb\n");
+    }
+
+    #[test]
+    fn binary_data_without_markers_is_unchanged() {
+        let data: Vec<u8> = (0..=255u8)
+            .cycle()
+            .take(5000)
+            .filter(|&b| b != b'\r')
+            .collect();
+        let (out, recs) = run(&[&data], true);
+        assert_eq!(out, data);
+        assert!(recs.is_empty());
+    }
+
+    #[test]
+    fn over_long_marker_line_is_output() {
+        let mut line = b"RINIT-STATUS abc ".to_vec();
+        line.extend(std::iter::repeat_n(b'x', MAX_RECORD));
+        line.push(b'\n');
+        let (out, recs) = run(&[&line], false);
+        assert_eq!(out, line);
+        assert!(recs.is_empty());
+    }
+}

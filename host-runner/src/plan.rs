@@ -1,0 +1,325 @@
+//! From `mvm run` options to everything a run needs, before anything is started: the kernel,
+//! firmware, accelerator, shares, disks, modules, initramfs, rinit's settings and the QEMU
+//! command line. `--dry-run` stops after this step.
+
+use crate::accel;
+use crate::bootkernel::{self, BootKernel};
+use crate::cli::{FirmwareChoice, RunArgs};
+use crate::error::{Error, Result};
+use crate::guest::{GuestConfig, GuestMount, GuestRoot};
+use crate::initramfs::{self, Inputs, ModuleSet};
+use crate::locate;
+use crate::modules::ModuleDb;
+use crate::qemu::{Disk, DiskFormat, FsDevice, QemuCmd};
+use crate::virtiofsd::{Share, Virtiofsd};
+use rinit_status::Nonce;
+use std::path::{Path, PathBuf};
+
+/// The descriptor QEMU gets the console pipe on.
+pub const CONSOLE_FD: i32 = 3;
+/// The virtiofs tag of the `--root` share.
+const ROOT_TAG: &str = "mvmroot";
+
+/// A virtiofs daemon to start.
+#[derive(Debug, Clone)]
+pub struct DaemonPlan {
+    pub share: Share,
+    pub socket: PathBuf,
+    pub log: PathBuf,
+}
+
+/// Everything needed to start the run.
+#[derive(Debug)]
+pub struct Plan {
+    pub qemu: QemuCmd,
+    pub virtiofsd: Option<Virtiofsd>,
+    pub daemons: Vec<DaemonPlan>,
+    pub kernel: BootKernel,
+    pub nonce: Nonce,
+    /// The per-run spec file, when the settings do not fit on the kernel command line; the
+    /// initrd in `qemu` is then the per-run copy to write with [`initramfs::with_spec`].
+    pub spec: Option<(PathBuf, String)>,
+    /// The cached base initramfs.
+    pub base_initrd: PathBuf,
+    /// Things to tell the user (`--verbose`), and the accelerator note (always, unless `-q`).
+    pub notes: Vec<String>,
+    pub accel_note: Option<String>,
+}
+
+/// Builds the plan; `rundir` holds the sockets, logs and per-run files.
+pub fn build(args: &RunArgs, rundir: &Path, progress: &dyn Fn(&str)) -> Result<Plan> {
+    let argv = utf8_argv(args)?;
+    let firmware = locate::firmware(&args.firmware)?;
+    let mut notes = Vec::new();
+    let kernel = match &args.kernel {
+        Some(k) => bootkernel::given(k, args.modules.as_deref())?,
+        None => {
+            let (k, skipped) = bootkernel::default(progress)?;
+            if let Some(why) = skipped {
+                notes.push(format!("not using the host kernel: {why}"));
+            }
+            k
+        }
+    };
+    notes.push(kernel.describe());
+    let fw_for_probe = match args.firmware {
+        FirmwareChoice::Fw => Some(firmware.clone()),
+        _ => locate::firmware(&FirmwareChoice::Fw).ok(),
+    };
+    let decision = accel::decide(args.accel, &args.qemu, fw_for_probe.as_deref());
+    notes.push(format!("accelerator {}", decision.accel.name()));
+
+    let mut devices = Devices::from_args(args, rundir)?;
+    let root = devices.root.clone();
+    let virtiofsd = if devices.daemons.is_empty() {
+        None
+    } else {
+        let d = crate::virtiofsd::find(crate::kernel::cache_dir().ok().as_deref())?;
+        notes.push(format!("virtiofsd {} ({:?})", d.path.display(), d.flavour));
+        Some(d)
+    };
+    let modules = devices.modules();
+    let rinit = locate::rinit()?;
+    let busybox = match root {
+        GuestRoot::Initramfs => Some(locate::busybox()?),
+        _ => None,
+    };
+    let (base_initrd, modules) = build_initramfs(&kernel, &rinit, &modules, busybox.as_deref())?;
+
+    let nonce = new_nonce();
+    let guest = GuestConfig {
+        argv,
+        env: args.env.clone(),
+        cwd: args.workdir.clone(),
+        root,
+        mounts: std::mem::take(&mut devices.mounts),
+        modules,
+        nonce: nonce.clone(),
+        debug: args.console,
+        debug_exit: true,
+        wait_port_ms: 0,
+    };
+    if let Some(cwd) = &guest.cwd {
+        if !cwd.starts_with('/') {
+            return Err(Error::Usage(format!("-w {cwd}: must be an absolute path")));
+        }
+    }
+    let encoded = guest.encode();
+    let (initrd, spec) = match encoded.spec {
+        None => (base_initrd.clone(), None),
+        Some(text) => {
+            let p = rundir.join("initrd");
+            (p.clone(), Some((p, text)))
+        }
+    };
+    let append = kernel_cmdline(args.console, args.append.as_deref(), &encoded.cmdline)?;
+    let qemu = QemuCmd {
+        binary: args.qemu.clone(),
+        accel: decision.accel,
+        cpu: decision.cpu,
+        memory_mib: args.memory_mib,
+        cpus: args.cpus,
+        firmware: Some(firmware),
+        kernel: kernel.image.clone(),
+        initrd,
+        append,
+        console: format!("/proc/self/fd/{CONSOLE_FD}"),
+        shares: devices.fs_devices(),
+        disks: devices.disks,
+        status_port: None,
+        debug_exit: true,
+    };
+    Ok(Plan {
+        qemu,
+        virtiofsd,
+        daemons: devices.daemons,
+        kernel,
+        nonce,
+        spec,
+        base_initrd,
+        notes,
+        accel_note: decision.note,
+    })
+}
+
+/// The kernel command line: console, speed and failure settings, then rinit's words.
+fn kernel_cmdline(console: bool, extra: Option<&str>, rinit: &str) -> Result<String> {
+    let khz = crate::host::tsc_khz()?;
+    // `quiet` still shows KERN_ERR lines such as "PCI: Fatal: No config space access function
+    // found" (microvm has no PCI) in the workload's output; loglevel=3 keeps panics (KERN_EMERG).
+    let quiet = if console { "" } else { " quiet loglevel=3" };
+    let extra = extra.map(|e| format!(" {e}")).unwrap_or_default();
+    Ok(format!(
+        "console=ttyS0{quiet} tsc_early_khz={khz} panic=-1 rdinit=/init{extra} {rinit}"
+    ))
+}
+
+/// A fresh per-run nonce: 16 hex digits from the kernel's random source.
+fn new_nonce() -> Nonce {
+    let mut bytes = [0u8; 8];
+    let ok = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .is_ok();
+    if !ok {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        bytes = (t ^ u64::from(std::process::id()).rotate_left(32)).to_le_bytes();
+    }
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    Nonce::new(&hex).unwrap_or_default()
+}
+
+fn utf8_argv(args: &RunArgs) -> Result<Vec<String>> {
+    args.command
+        .iter()
+        .map(|a| {
+            a.to_str()
+                .map(str::to_owned)
+                .ok_or_else(|| Error::Usage(format!("argument {a:?} is not valid UTF-8")))
+        })
+        .collect()
+}
+
+/// The cached initramfs, and the modules rinit must load (the wanted ones not built in).
+fn build_initramfs(
+    kernel: &BootKernel,
+    rinit: &Path,
+    modules: &[String],
+    busybox: Option<&Path>,
+) -> Result<(PathBuf, Vec<String>)> {
+    let db;
+    let mut load = Vec::new();
+    let set = if modules.is_empty() {
+        None
+    } else {
+        let dir = kernel.modules.as_deref().ok_or_else(|| {
+            Error::Module(format!(
+                "the devices need modules ({}) but no modules directory was found for {}; give --modules DIR",
+                modules.join(", "),
+                kernel.image.display()
+            ))
+        })?;
+        db = ModuleDb::open(dir)?;
+        load = modules
+            .iter()
+            .filter(|m| !db.is_builtin(m))
+            .cloned()
+            .collect();
+        let wanted: Vec<&str> = modules.iter().map(String::as_str).collect();
+        Some(ModuleSet {
+            db: &db,
+            kver: kernel.kver.as_deref().unwrap_or("unknown"),
+            modules: db.resolve(&wanted)?,
+        })
+    };
+    let inputs = Inputs {
+        rinit,
+        modules: set,
+        busybox,
+    };
+    Ok((
+        initramfs::build(&inputs, &crate::kernel::cache_dir()?)?,
+        load,
+    ))
+}
+
+/// Shares and disks from the options.
+#[derive(Debug)]
+struct Devices {
+    root: GuestRoot,
+    daemons: Vec<DaemonPlan>,
+    mounts: Vec<GuestMount>,
+    disks: Vec<Disk>,
+}
+
+impl Devices {
+    fn from_args(args: &RunArgs, rundir: &Path) -> Result<Devices> {
+        let mut d = Devices {
+            root: GuestRoot::Initramfs,
+            daemons: Vec::new(),
+            mounts: Vec::new(),
+            disks: Vec::new(),
+        };
+        if let Some(dir) = &args.root {
+            d.add_share(dir, ROOT_TAG, !args.rw, rundir)?;
+            d.root = GuestRoot::Virtiofs {
+                tag: ROOT_TAG.into(),
+                ro: !args.rw,
+            };
+        }
+        if let Some(img) = &args.disk {
+            d.disks.push(disk(img, !args.rw)?);
+            d.root = GuestRoot::Block {
+                device: "/dev/vda".into(),
+                fstype: args.disk_fstype.clone(),
+                ro: !args.rw,
+            };
+        }
+        for (i, v) in args.volumes.iter().enumerate() {
+            let tag = format!("mvmvol{i}");
+            d.add_share(&v.host, &tag, v.readonly, rundir)?;
+            d.mounts.push(GuestMount {
+                tag,
+                path: v.guest.clone(),
+                ro: v.readonly,
+            });
+        }
+        Ok(d)
+    }
+
+    fn add_share(&mut self, host: &Path, tag: &str, readonly: bool, rundir: &Path) -> Result<()> {
+        let host = std::fs::canonicalize(host)
+            .map_err(|e| Error::missing("shared directory", host, e.to_string()))?;
+        if !host.is_dir() {
+            return Err(Error::missing("shared directory", host, "not a directory"));
+        }
+        self.daemons.push(DaemonPlan {
+            share: Share {
+                host,
+                tag: tag.into(),
+                readonly,
+            },
+            socket: rundir.join(format!("{tag}.sock")),
+            log: rundir.join(format!("{tag}.log")),
+        });
+        Ok(())
+    }
+
+    /// The modules the devices need (the kernel may have some built in).
+    fn modules(&self) -> Vec<String> {
+        let mut m = Vec::new();
+        if !self.daemons.is_empty() || !self.disks.is_empty() {
+            m.push("virtio_mmio".to_owned());
+        }
+        if !self.daemons.is_empty() {
+            m.extend(["fuse".to_owned(), "virtiofs".to_owned()]);
+        }
+        if !self.disks.is_empty() {
+            m.push("virtio_blk".to_owned());
+        }
+        m
+    }
+
+    fn fs_devices(&self) -> Vec<FsDevice> {
+        self.daemons
+            .iter()
+            .map(|d| FsDevice {
+                socket: d.socket.clone(),
+                tag: d.share.tag.clone(),
+            })
+            .collect()
+    }
+}
+
+fn disk(path: &Path, readonly: bool) -> Result<Disk> {
+    let mut head = [0u8; 4];
+    let mut f =
+        std::fs::File::open(path).map_err(|e| Error::missing("disk", path, e.to_string()))?;
+    let n = std::io::Read::read(&mut f, &mut head).map_err(|e| Error::io("read", path, e))?;
+    Ok(Disk {
+        path: std::fs::canonicalize(path).map_err(|e| Error::io("resolve", path, e))?,
+        format: DiskFormat::detect(&head[..n]),
+        readonly,
+    })
+}

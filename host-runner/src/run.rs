@@ -1,0 +1,322 @@
+//! `mvm run`: plan, start the virtiofs daemons and QEMU, stream the console, wait for the end
+//! (QEMU exit, timeout, signal, a daemon dying), and turn rinit's status record into the exit
+//! status. Teardown is by drop, in reverse order of creation: QEMU, the daemons, the run
+//! directory; so every exit path, errors and signals included, leaves nothing behind.
+
+use crate::cli::RunArgs;
+use crate::console::ConsoleFilter;
+use crate::error::{Error, Result};
+use crate::plan::{self, Plan, CONSOLE_FD};
+use crate::process::{Guard, RunDir};
+use crate::qemu::shell_line;
+use crate::timings::{self, HostTimes};
+use rinit_status::{Nonce, Record};
+use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How long a daemon's exit may precede QEMU's before it counts as a failure (QEMU closes the
+/// vhost-user socket while it exits, and the daemon exits on that).
+const DAEMON_EXIT_SLACK: Duration = Duration::from_secs(1);
+
+/// What wakes the run loop.
+#[derive(Debug)]
+enum Event {
+    Signal(i32),
+    ConsoleClosed,
+}
+
+/// What the console reader saw.
+#[derive(Debug, Default)]
+struct ConsoleResult {
+    records: Vec<String>,
+    first_output: Option<Instant>,
+    record_at: Option<Instant>,
+}
+
+/// Runs `args`; returns the exit status for `mvm` (the workload's, or the runner's for errors).
+pub fn run(args: &RunArgs) -> Result<u8> {
+    let start = Instant::now();
+    let (tx, rx) = mpsc::channel();
+    let signals = SignalThread::start(tx.clone())?;
+    let rundir = RunDir::create()?;
+    let say = |msg: &str| {
+        if !args.quiet {
+            eprintln!("mvm: {msg}");
+        }
+    };
+    let plan = plan::build(args, rundir.path(), &say)?;
+    if let Some(note) = &plan.accel_note {
+        say(note);
+    }
+    if args.verbose {
+        plan.notes.iter().for_each(|n| eprintln!("mvm: {n}"));
+    }
+    if args.print_cmd || args.dry_run {
+        print_commands(&plan);
+    }
+    if args.dry_run {
+        return Ok(0);
+    }
+    if let Some((path, text)) = &plan.spec {
+        crate::initramfs::with_spec(&plan.base_initrd, text, path)?;
+    }
+    check_signals(&rx)?;
+    let planned = Instant::now();
+    let mut daemons = start_daemons(&plan)?;
+    let (mut qemu, console) = start_qemu(&plan, rundir.path(), tx)?;
+    let qemu_spawned = Instant::now();
+    let status = match wait(&rx, &mut qemu, &mut daemons, args.timeout, &plan) {
+        Ok(st) => st,
+        Err(e) => {
+            // Stop QEMU first, so the console reader sees the end and flushes what it holds.
+            qemu.stop();
+            let _ = console.join();
+            return Err(e);
+        }
+    };
+    let qemu_exited = Instant::now();
+    let seen = console.join().unwrap_or_default();
+    let outcome = conclude(status, &seen, &plan, &mut daemons, rundir.path());
+    drop(daemons);
+    drop(signals);
+    let end = Instant::now();
+    if args.timings || args.verbose {
+        let host = HostTimes {
+            start,
+            planned,
+            qemu_spawned,
+            first_output: seen.first_output,
+            record: seen.record_at,
+            qemu_exited,
+            end,
+        };
+        let marks = outcome.as_ref().ok().map(|r| r.marks);
+        eprint!("{}", timings::render(&host, marks.as_ref()));
+    }
+    outcome.map(|r| r.outcome.code())
+}
+
+fn print_commands(plan: &Plan) {
+    if let Some(d) = &plan.virtiofsd {
+        for dp in &plan.daemons {
+            let mut argv = vec![d.path.clone().into_os_string()];
+            argv.extend(d.args(&dp.share, 3, true));
+            eprintln!(
+                "mvm: virtiofsd (socket {}, fd 3): {}",
+                dp.socket.display(),
+                shell_line(&argv)
+            );
+        }
+    }
+    eprintln!("mvm: {}", shell_line(&plan.qemu.argv()));
+    if let Some((_, spec)) = &plan.spec {
+        eprintln!("mvm: rinit spec file:\n{spec}");
+    }
+}
+
+fn check_signals(rx: &Receiver<Event>) -> Result<()> {
+    while let Ok(ev) = rx.try_recv() {
+        if let Event::Signal(sig) = ev {
+            if sig != SIGCHLD {
+                return Err(Error::Interrupted(sig));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn start_daemons(plan: &Plan) -> Result<Vec<Guard>> {
+    let Some(d) = &plan.virtiofsd else {
+        return Ok(Vec::new());
+    };
+    plan.daemons
+        .iter()
+        .map(|dp| d.start(&dp.share, &dp.socket, &dp.log))
+        .collect()
+}
+
+/// Starts QEMU with the console pipe on [`CONSOLE_FD`] and a thread that filters and prints it.
+fn start_qemu(
+    plan: &Plan,
+    rundir: &std::path::Path,
+    tx: Sender<Event>,
+) -> Result<(Guard, JoinHandle<ConsoleResult>)> {
+    let (reader, writer) = std::io::pipe().map_err(|e| Error::io("create", "console pipe", e))?;
+    let log_path = rundir.join("qemu.log");
+    let log = std::fs::File::create(&log_path).map_err(|e| Error::io("create", &log_path, e))?;
+    let argv = plan.qemu.argv();
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log);
+    let guard = Guard::spawn(cmd, "qemu", vec![(writer.as_raw_fd(), CONSOLE_FD)])?;
+    drop(writer);
+    let nonce = plan.nonce.clone();
+    let handle = std::thread::spawn(move || read_console(reader, &nonce, tx));
+    Ok((guard, handle))
+}
+
+/// Copies the console to stdout through the filter until QEMU closes it.
+fn read_console(mut pipe: impl Read, nonce: &Nonce, tx: Sender<Event>) -> ConsoleResult {
+    let mut filter = ConsoleFilter::new(nonce, true);
+    let mut res = ConsoleResult::default();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut out = Vec::with_capacity(buf.len());
+    let stdout = std::io::stdout();
+    loop {
+        let n = match pipe.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        res.first_output.get_or_insert_with(Instant::now);
+        out.clear();
+        filter.feed(&buf[..n], &mut out);
+        if res.record_at.is_none() && filter.has_record() {
+            res.record_at = Some(Instant::now());
+        }
+        let mut lock = stdout.lock();
+        // A closed stdout must not stop the drain, or QEMU would block on the pipe.
+        let _ = lock.write_all(&out).and_then(|()| lock.flush());
+    }
+    out.clear();
+    filter.finish(&mut out);
+    let _ = stdout.lock().write_all(&out);
+    let _ = stdout.lock().flush();
+    res.records = filter.records().to_vec();
+    let _ = tx.send(Event::ConsoleClosed);
+    res
+}
+
+/// Waits for QEMU to exit; a timeout, a signal, or a daemon dying first is an error (the guards
+/// then stop everything as they drop).
+fn wait(
+    rx: &Receiver<Event>,
+    qemu: &mut Guard,
+    daemons: &mut [Guard],
+    timeout: Option<Duration>,
+    plan: &Plan,
+) -> Result<ExitStatus> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        if let Some(st) = qemu.try_wait()? {
+            return Ok(st);
+        }
+        check_daemons(qemu, daemons, plan)?;
+        let event = match deadline {
+            None => rx.recv().ok(),
+            Some(d) => match rx.recv_timeout(d.saturating_duration_since(Instant::now())) {
+                Ok(ev) => Some(ev),
+                Err(RecvTimeoutError::Timeout) => {
+                    return Err(Error::Timeout(timeout.unwrap_or_default()))
+                }
+                Err(RecvTimeoutError::Disconnected) => None,
+            },
+        };
+        match event {
+            Some(Event::Signal(sig)) if sig != SIGCHLD => return Err(Error::Interrupted(sig)),
+            Some(_) => {}
+            // Nothing can wake us any more: block on QEMU itself.
+            None => return qemu.wait(),
+        }
+    }
+}
+
+/// A daemon that exited while QEMU still runs (beyond a short slack) is fatal.
+fn check_daemons(qemu: &mut Guard, daemons: &mut [Guard], plan: &Plan) -> Result<()> {
+    for (i, d) in daemons.iter_mut().enumerate() {
+        let Some(st) = d.try_wait()? else { continue };
+        if qemu.wait_for(DAEMON_EXIT_SLACK)?.is_some() {
+            return Ok(());
+        }
+        return Err(daemon_died(plan, i, st));
+    }
+    Ok(())
+}
+
+fn daemon_died(plan: &Plan, i: usize, st: ExitStatus) -> Error {
+    let dp = &plan.daemons[i];
+    let log = crate::virtiofsd::last_log_line(&dp.log)
+        .map(|l| format!(": {l}"))
+        .unwrap_or_default();
+    Error::DaemonDied {
+        share: dp.share.host.display().to_string(),
+        status: st.to_string(),
+        log,
+    }
+}
+
+/// The run's result from what the console carried, QEMU's status and the daemons' fate.
+fn conclude(
+    status: ExitStatus,
+    seen: &ConsoleResult,
+    plan: &Plan,
+    daemons: &mut [Guard],
+    rundir: &std::path::Path,
+) -> Result<Record> {
+    if let Some(line) = seen.records.last() {
+        return Record::decode_line(line, &plan.nonce)
+            .map_err(|e| Error::NoRecord(format!("the last status line is invalid: {e}")));
+    }
+    for (i, d) in daemons.iter_mut().enumerate() {
+        if let Some(st) = d.try_wait()?.filter(|st| !st.success()) {
+            return Err(daemon_died(plan, i, st));
+        }
+    }
+    let qemu_msg = crate::virtiofsd::last_log_line(&rundir.join("qemu.log"));
+    match (status.code(), qemu_msg) {
+        (Some(1), Some(msg)) if seen.first_output.is_none() => Err(Error::Qemu(msg)),
+        (_, msg) => Err(Error::NoRecord(format!(
+            "QEMU {status}{}",
+            msg.map(|m| format!(": {m}")).unwrap_or_default()
+        ))),
+    }
+}
+
+/// Forwards SIGINT, SIGTERM, SIGHUP and SIGCHLD to the run loop; unregisters nothing (mvm exits
+/// soon after), but stops its thread when dropped.
+struct SignalThread {
+    handle: signal_hook::iterator::Handle,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl SignalThread {
+    fn start(tx: Sender<Event>) -> Result<SignalThread> {
+        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGCHLD])
+            .map_err(|e| Error::io("install", "signal handlers", e))?;
+        let handle = signals.handle();
+        let thread = std::thread::spawn(move || {
+            for sig in signals.forever() {
+                if tx.send(Event::Signal(sig)).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(SignalThread {
+            handle,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for SignalThread {
+    fn drop(&mut self) {
+        self.handle.close();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl std::fmt::Debug for SignalThread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SignalThread")
+    }
+}
