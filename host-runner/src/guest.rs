@@ -107,7 +107,7 @@ impl GuestConfig {
             .iter()
             .map(|(k, v)| match v {
                 None => Some(format!("rinit.{k}")),
-                Some(v) => cmdline_word(v).map(|v| format!("rinit.{k}={v}")),
+                Some(v) => setting_value(v).map(|v| format!("rinit.{k}={v}")),
             })
             .chain(std::iter::once(Some("--".to_owned())))
             .chain(self.argv.iter().map(|a| cmdline_word(a)))
@@ -141,6 +141,18 @@ impl GuestConfig {
         }
         out
     }
+}
+
+/// A setting's value after `rinit.KEY=`: bare, or wholly in double quotes when it has spaces
+/// (the kernel strips quotes only when the value starts with one).
+fn setting_value(v: &str) -> Option<String> {
+    cmdline_word(v).map(|w| {
+        if v.contains([' ', '\t']) {
+            format!("\"{v}\"")
+        } else {
+            w
+        }
+    })
 }
 
 /// A value as one kernel command-line word: bare, or in double quotes when it has spaces.

@@ -30,7 +30,7 @@ fn spaces_are_quoted() {
     let e = c.encode();
     assert_eq!(
         e.cmdline,
-        "rinit.nonce=n1 rinit.debugexit rinit.cwd=/tmp rinit.env=GREETING=\"hello world\" -- sh -c \"exit 42\" K=\"a b\""
+        "rinit.nonce=n1 rinit.debugexit rinit.cwd=/tmp rinit.env=\"GREETING=hello world\" -- sh -c \"exit 42\" K=\"a b\""
     );
 }
 
