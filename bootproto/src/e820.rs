@@ -74,55 +74,52 @@ pub struct Map {
 impl Map {
     /// Build the map for the guest from the raw contents of `etc/e820`.
     ///
-    /// The result, sorted and non-overlapping, is:
+    /// The result, sorted by address, is:
     /// - `[0, EBDA)` RAM, `[EBDA, LOW_RAM_END)` reserved;
     /// - `[ACPI_START, FIRMWARE_START)` reserved (ACPI tables and the firmware stack);
     /// - `[FIRMWARE_START, HIGH_MEMORY)` reserved (the firmware image);
-    /// - every RAM entry of `etc/e820`, with any part below 1 MiB cut off (so the RAM
-    ///   entry that starts at 0 becomes `[1 MiB, end)`), plus every non-RAM entry of
-    ///   `etc/e820` unchanged.
+    /// - every entry of `etc/e820` with any part below 1 MiB cut off (the firmware alone
+    ///   describes the first MiB, so the RAM entry that starts at 0 becomes
+    ///   `[1 MiB, end)`).
     ///
-    /// Where ranges overlap (QEMU never produces that, but the input is not trusted), the
-    /// larger type number wins, as in Linux's `e820__update_table`, so RAM never covers a
-    /// reserved range; between equal types the fixed low-memory entries win, then the
-    /// earlier `etc/e820` entry. Adjacent entries are not merged. Empty entries are
-    /// dropped, and an entry that would wrap past 2^64 ends at `u64::MAX`.
+    /// Entries are not merged, and overlaps among QEMU's own entries (QEMU never produces
+    /// them) are passed on as they are: Linux sanitizes the map it is given, the larger
+    /// type winning. Empty entries are dropped, and an entry that would wrap past 2^64
+    /// ends at `u64::MAX`.
     ///
     /// Errors: [`BootError::NoE820`] if `etc_e820` holds no RAM entry (above 1 MiB) or
-    /// its length is not a multiple of 20; [`BootError::E820Overflow`] past [`MAP_CAPACITY`] entries.
+    /// its length is not a multiple of 20; [`BootError::E820Overflow`] past
+    /// [`MAP_CAPACITY`] entries.
     pub fn from_etc_e820(etc_e820: &[u8]) -> Result<Map, BootError> {
         if !etc_e820.len().is_multiple_of(ENTRY_SIZE) {
             return Err(BootError::NoE820);
         }
-        let mut src = Map::empty();
+        let mut map = Map::empty();
         for fixed in [
             (0, EBDA, RAM),
             (EBDA, LOW_RAM_END, RESERVED),
             (ACPI_START, FIRMWARE_START, RESERVED),
             (FIRMWARE_START, HIGH_MEMORY, RESERVED),
         ] {
-            src.push(span(fixed.0, fixed.1, fixed.2))?;
+            map.push(span(fixed.0, fixed.1, fixed.2))?;
         }
         let mut have_ram = false;
         for raw in etc_e820.chunks_exact(ENTRY_SIZE) {
             let Some(raw) = le::array_at::<ENTRY_SIZE>(raw, 0) else {
                 continue;
             };
-            let mut e = Entry::from_bytes(&raw);
-            let end = e.end();
-            if e.kind == RAM {
-                e = span(e.addr.max(HIGH_MEMORY), end, RAM);
-            }
+            let e = Entry::from_bytes(&raw);
+            let e = span(e.addr.max(HIGH_MEMORY), e.end(), e.kind);
             if e.size == 0 {
                 continue;
             }
             have_ram |= e.kind == RAM;
-            src.push(e)?;
+            map.insert_sorted(e)?;
         }
         if !have_ram {
             return Err(BootError::NoE820);
         }
-        src.normalized()
+        Ok(map)
     }
 
     /// An empty map.
@@ -148,50 +145,16 @@ impl Map {
         Ok(())
     }
 
-    /// The entries re-cut into sorted, non-overlapping pieces (see [`Map::from_etc_e820`]
-    /// for who wins an overlap). Sweeps the elementary intervals between entry bounds.
-    fn normalized(&self) -> Result<Map, BootError> {
-        let src = self.entries();
-        let mut points = [0u64; 2 * MAP_CAPACITY];
-        let mut n = 0;
-        for e in src {
-            for p in [e.addr, e.end()] {
-                if let Some(slot) = points.get_mut(n) {
-                    *slot = p;
-                    n += 1;
-                }
-            }
+    /// Insert `e` after every entry that starts at or below it (a stable insertion sort:
+    /// maps are a handful of entries long).
+    fn insert_sorted(&mut self, e: Entry) -> Result<(), BootError> {
+        self.push(e)?;
+        let mut i = self.len - 1;
+        while i > 0 && self.entries[i - 1].addr > e.addr {
+            self.entries.swap(i - 1, i);
+            i -= 1;
         }
-        let points = points.get_mut(..n).unwrap_or_default();
-        points.sort_unstable();
-
-        let mut out = Map::empty();
-        // (index into `src`, end) of the last piece pushed to `out`.
-        let mut last: Option<(usize, u64)> = None;
-        for w in points.windows(2) {
-            let (a, b) = match *w {
-                [a, b] if a < b => (a, b),
-                _ => continue,
-            };
-            let winner = src
-                .iter()
-                .enumerate()
-                .filter(|(_, e)| e.addr <= a && e.end() >= b)
-                .max_by(|(i, x), (j, y)| x.kind.cmp(&y.kind).then(j.cmp(i)));
-            let Some((i, e)) = winner else {
-                continue;
-            };
-            match (last, out.len.checked_sub(1)) {
-                (Some((li, lend)), Some(k)) if li == i && lend == a => {
-                    if let Some(prev) = out.entries.get_mut(k) {
-                        prev.size = b - prev.addr;
-                    }
-                }
-                _ => out.push(span(a, b, e.kind))?,
-            }
-            last = Some((i, b));
-        }
-        Ok(out)
+        Ok(())
     }
 
     /// The entries, sorted by address.

@@ -25,9 +25,14 @@ pub fn test() -> Result<(), String> {
 }
 
 /// Crates that only make sense for the bare-metal target, linted there too.
-const BARE_METAL: &[(&str, &str)] = &[("mvm-firmware", "x86_64-unknown-none")];
+const BARE_METAL: &[(&str, &str)] = &[
+    ("mvm-firmware", "x86_64-unknown-none"),
+    ("mvm-probe", "x86_64-unknown-none"),
+];
 
 /// Everything the boot tests read from `target/` besides fw.rom.
 fn artefacts() -> Result<(), String> {
+    crate::probe::build()?;
+    crate::kernel::fetch()?;
     Ok(())
 }

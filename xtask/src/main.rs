@@ -12,6 +12,7 @@
 use std::process::ExitCode;
 
 mod bench;
+mod bench_fw_cost;
 mod ci;
 mod demo;
 mod kernel;
@@ -28,7 +29,7 @@ fn main() -> ExitCode {
     let result = match task.as_str() {
         "demo" => demo::run(),
         "test" => ci::test(),
-        "bench-fw" => bench::run(rest),
+        "bench-fw" => bench_fw_cost::report(10).and_then(|()| bench::run(rest)),
         "fetch-kernel" => kernel::fetch().map(|_| ()),
         "build-probe" => probe::build().map(|_| ()),
         "build-fw" => rom::build(rest.iter().any(|a| a == "--log")).map(|_| ()),

@@ -17,6 +17,7 @@
 //! |---|---|
 //! | `PROBE ENTRY <bzImage-64\|pvh>` | the probe started (printed once per entry) |
 //! | `PROBE TSC <n>` | the time-stamp counter at the entry's first instruction (decimal) |
+//! | `PROBE TSC16 0x<hex>` | the same at the 16-bit setup entry (bzImage booted by a BIOS-style firmware such as qboot or SeaBIOS), printed before the failure line |
 //! | `PROBE CMDLINE <bytes>` | the command line exactly as received, NUL excluded |
 //! | `PROBE E820 <addr> <size> <type>` | one memory-map entry |
 //! | `PROBE INFO <key>=<value> ...` | RSDP address, ACPI revision and table count, cmdline length |

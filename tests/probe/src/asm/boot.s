@@ -202,6 +202,23 @@ pvh_long:
 probe_setup16_start:
     cli
     cld
+    rdtsc                           /* first: the firmware's cost up to here */
+    mov %eax, %edi
+    mov %edx, %ebp
+    call 5f
+5:  pop %si
+    add $(msg_tsc16 - 5b), %si
+6:  lodsb %cs:(%si), %al
+    test %al, %al
+    jz 7f
+    putc_al
+    jmp 6b
+7:  mov %ebp, %ebx
+    call hex32_16
+    mov %edi, %ebx
+    call hex32_16
+    mov $0x0a, %al
+    putc_al
     call 1f
 1:  pop %si
     add $(msg_entry16 - 1b), %si
@@ -215,6 +232,23 @@ probe_setup16_start:
     out %al, %dx
 4:  hlt
     jmp 4b
+/* Print EBX as 8 hex digits. Clobbers AX, CX, DX, EBX. */
+hex32_16:
+    mov $8, %cx
+8:  rol $4, %ebx
+    mov %bl, %al
+    and $0xf, %al
+    add $0x30, %al
+    cmp $0x39, %al
+    jbe 9f
+    add $7, %al
+9:  push %cx
+    putc_al
+    pop %cx
+    loop 8b
+    ret
+msg_tsc16:
+    .asciz "PROBE TSC16 0x"
 msg_entry16:
     .asciz "PROBE FAIL entry: 16-bit setup code was run\n"
     .globl probe_setup16_end
