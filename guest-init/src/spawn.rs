@@ -182,11 +182,13 @@ impl Workload {
             // SAFETY: _exit is always safe; it does not run atexit handlers of the parent's copy.
             unsafe { libc::_exit(127) }
         };
-        // SAFETY: an empty set is valid; the new mask only affects this child.
+        // SAFETY: an empty set is valid; the mask and the disposition only affect this child.
         unsafe {
             let mut set: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut set);
             libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            // Rust's runtime ignores SIGPIPE in rinit; an ignored signal stays ignored across execve.
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         }
         // SAFETY: plain system calls on valid NUL-terminated strings owned by `self`.
         unsafe {
@@ -316,6 +318,18 @@ mod tests {
         assert_eq!(outcome, Outcome::NotFound);
         let (outcome, err) = workload(&["/"]).spawn().unwrap_err();
         assert_eq!(outcome, Outcome::NotExecutable, "{err}");
+    }
+
+    #[test]
+    fn workload_starts_with_default_signal_dispositions() {
+        // The test process, like rinit, ignores SIGPIPE (Rust's runtime does); the workload must not.
+        // Bit 12 of SigIgn is SIGPIPE (13).
+        let script = r#"m=$(sed -n 's/^SigIgn:[[:space:]]*//p' /proc/$$/status); [ $((0x$m & 0x1000)) -eq 0 ]"#;
+        let pid = workload(&["/bin/sh", "-c", script]).spawn().unwrap();
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert_eq!(Outcome::from_wait_status(status), Some(Outcome::Exited(0)));
     }
 
     #[test]
