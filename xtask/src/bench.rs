@@ -75,6 +75,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             });
         }
     }
+    let load_start = load1();
     let mut overlapped = 0;
     for round in 0..=runs {
         for c in &mut configs {
@@ -105,7 +106,13 @@ pub fn run(args: &[String]) -> Result<(), String> {
             }
         }
     }
-    let table = report(&configs, runs, overlapped, &k.kver, khz, &append);
+    let host = format!(
+        "Host TSC {khz} kHz; 1-minute load average {load_start} at the start, {} at the end \
+         (2 cores: other work on the host inflates the times); runs that overlapped \
+         another QEMU: {overlapped}.",
+        load1()
+    );
+    let table = report(&configs, runs, &k.kver, &append, &host);
     print!("{table}");
     let out = util::root().join("target/bench");
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
@@ -248,6 +255,14 @@ fn foreign_qemu() -> bool {
     })
 }
 
+/// The 1-minute load average from `/proc/loadavg`.
+fn load1() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
+}
+
 fn secs(d: Option<Duration>) -> String {
     d.map_or_else(|| "-".into(), |d| format!("{:.3}s", d.as_secs_f64()))
 }
@@ -275,7 +290,7 @@ fn cell(v: &[f64], base: Option<f64>) -> String {
     }
 }
 
-fn report(c: &[Config], runs: usize, overlap: usize, kver: &str, khz: u32, append: &str) -> String {
+fn report(c: &[Config], runs: usize, kver: &str, append: &str, host: &str) -> String {
     let base = c
         .iter()
         .find(|c| c.firmware == "qboot" && c.kernel == "bzImage");
@@ -288,12 +303,9 @@ fn report(c: &[Config], runs: usize, overlap: usize, kver: &str, khz: u32, appen
         "Kernel `{kver}`, test initramfs (`guest-check`), `-m 256M -smp 1`, \
          `-append '{append}'`. {runs} interleaved runs per row after one warm-up round; \
          host wall time in seconds from QEMU spawn; median [min–max]; ratio = median / \
-         median of qboot + bzImage. Host TSC {khz} kHz."
+         median of qboot + bzImage."
     );
-    let _ = writeln!(
-        t,
-        "Runs that overlapped another QEMU on the host: {overlap}.\n"
-    );
+    let _ = writeln!(t, "{host}\n");
     let _ = writeln!(
         t,
         "| firmware | kernel | ok/runs | spawn → userspace | ratio | spawn → QEMU exit | ratio |"
