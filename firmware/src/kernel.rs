@@ -61,13 +61,7 @@ fn load_bzimage(
     setup: &[u8],
 ) -> Result<Kernel, BootError> {
     let hdr = SetupHeader::parse(setup)?;
-    let placement = linux::Placement {
-        kernel_addr: u64::from(fw.u32(key::KERNEL_ADDR)),
-        kernel_size: u64::from(fw.u32(key::KERNEL_SIZE)),
-        initrd_addr: u64::from(fw.u32(key::INITRD_ADDR)),
-        initrd_size: u64::from(fw.u32(key::INITRD_SIZE)),
-        cmdline_size: u64::from(fw.u32(key::CMDLINE_SIZE)),
-    };
+    let placement = placement(fw);
     milestone!(
         "bzImage {:x?} low_ram_end={:#x}",
         placement,
@@ -105,14 +99,8 @@ fn load_pvh(
     if entry == 0 {
         return Err(BootError::UnknownKernelFormat);
     }
-    let kernel_end = u64::from(fw.u32(key::KERNEL_ADDR)) + u64::from(fw.u32(key::KERNEL_SIZE));
-    let mut placement = linux::Placement {
-        kernel_addr: u64::from(fw.u32(key::KERNEL_ADDR)),
-        kernel_size: u64::from(fw.u32(key::KERNEL_SIZE)),
-        initrd_addr: u64::from(fw.u32(key::INITRD_ADDR)),
-        initrd_size: u64::from(fw.u32(key::INITRD_SIZE)),
-        cmdline_size: u64::from(fw.u32(key::CMDLINE_SIZE)),
-    };
+    let mut placement = placement(fw);
+    let kernel_end = placement.kernel_addr + placement.kernel_size;
     let low_end = map.low_ram_end();
     if placement.initrd_size > 0 {
         if placement.initrd_addr == 0 {
@@ -145,6 +133,17 @@ fn load_pvh(
         entry,
         start_info: layout::BOOT_INFO,
     })
+}
+
+/// Where QEMU put (or wants) the kernel, initrd and command line.
+fn placement(fw: &Device) -> linux::Placement {
+    linux::Placement {
+        kernel_addr: u64::from(fw.u32(key::KERNEL_ADDR)),
+        kernel_size: u64::from(fw.u32(key::KERNEL_SIZE)),
+        initrd_addr: u64::from(fw.u32(key::INITRD_ADDR)),
+        initrd_size: u64::from(fw.u32(key::INITRD_SIZE)),
+        cmdline_size: u64::from(fw.u32(key::CMDLINE_SIZE)),
+    }
 }
 
 /// Read the command line to [`layout::CMDLINE_ADDR`] and the initrd to QEMU's address.
