@@ -2,7 +2,9 @@
 //!
 //! Nothing waits on the UART: QEMU's 16550 accepts every byte at once, and writes to an
 //! absent port (`isa-serial=off`) are simply dropped, so the firmware never depends on
-//! COM1 being there.
+//! COM1 being there. There is no lock (`spin`) and no `embedded-io` layer: the firmware
+//! runs on one CPU with interrupts off and only writes whole lines through
+//! `core::fmt::Write`.
 
 use core::fmt;
 
