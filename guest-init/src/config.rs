@@ -22,7 +22,7 @@
 //! | `debugexit` | flag or I/O port (`0xf4`) | off | also exit QEMU through `isa-debug-exit` |
 //! | `reboot` | flag | off | end with `RB_AUTOBOOT` (QEMU `-no-reboot` exits) instead of power-off |
 //! | `grace` | milliseconds | 1000 | between SIGTERM and SIGKILL for the workload's leftovers |
-//! | `spec` | path | `/rinit.spec` | the spec file (command-line only; a missing default file is fine) |
+//! | `spec` | path | `/rinit.spec`, else fw_cfg `opt/rinit/spec` | the spec file (command-line only; a missing default file is fine) |
 //!
 //! Flags take no value, or `1`/`0`. Values longer than the limit of their key are an error; unknown
 //! keys are a warning. Scalars given twice keep the last value; lists append.
@@ -83,6 +83,9 @@ pub struct Config {
 
 /// Path of the spec file when `rinit.spec` is not given.
 pub const DEFAULT_SPEC: &str = "/rinit.spec";
+/// The spec passed by QEMU as `-fw_cfg name=opt/rinit/spec,file=…`, read when no spec file exists
+/// (needs the `qemu_fw_cfg` module, `CONFIG_FW_CFG_SYSFS`).
+pub const FW_CFG_SPEC: &str = "/sys/firmware/qemu_fw_cfg/by_name/opt/rinit/spec/raw";
 /// Longest `arg`/`env` value: the kernel's `MAX_ARG_STRLEN`.
 const MAX_ARG: usize = 128 * 1024;
 /// Longest path.

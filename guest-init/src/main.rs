@@ -57,10 +57,8 @@ fn run() -> Result<Outcome> {
     mounts::mount_all(mounts::EARLY)?;
     console::ensure_stdio();
     log::open_kmsg();
-    let cfg = load_config()?;
+    let cfg = configure()?;
     step!("rinit in {mode:?} mode");
-    modules::load(&cfg.modules)?;
-    report::mark(|m| &mut m.modules);
     mount_root(mode, &cfg)?;
     root::late_mounts()?;
     root::extra_mounts(&cfg.mounts)?;
@@ -83,28 +81,62 @@ fn run() -> Result<Outcome> {
     Ok(outcome)
 }
 
-/// Reads the command line and the spec file into a checked [`Config`], and applies its logging and
-/// reporting options.
-fn load_config() -> Result<Config> {
+/// A spec file: where it came from and its text.
+type SpecText = (String, String);
+
+/// Reads the configuration and loads the modules it lists. A spec in fw_cfg
+/// (`-fw_cfg name=opt/rinit/spec,file=…`) is read only when no spec file exists, after the modules
+/// of the command line are loaded, since its sysfs view needs the `qemu_fw_cfg` module.
+fn configure() -> Result<Config> {
     let text =
         std::fs::read_to_string("/proc/cmdline").map_err(|e| Error::io("read /proc/cmdline", e))?;
     let line = cmdline::parse(&text);
-    let mut cfg = Config::default();
-    let spec_path = line.spec_path().unwrap_or(config::DEFAULT_SPEC);
-    match std::fs::read_to_string(spec_path) {
-        Ok(text) => {
-            spec::apply(&text, &mut cfg).map_err(|e| Error::msg(format!("{spec_path}: {e}")))?
+    let file = file_spec(&line)?;
+    let mut cfg = build_config(&line, file.as_ref())?;
+    modules::load(&cfg.modules)?;
+    if file.is_none() {
+        if let Ok(text) = std::fs::read_to_string(config::FW_CFG_SPEC) {
+            step!("spec from {}", config::FW_CFG_SPEC);
+            let loaded = std::mem::take(&mut cfg.modules);
+            cfg = build_config(&line, Some(&(config::FW_CFG_SPEC.to_owned(), text)))?;
+            let more: Vec<String> = cfg
+                .modules
+                .iter()
+                .filter(|m| !loaded.contains(m))
+                .cloned()
+                .collect();
+            modules::load(&more)?;
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && line.spec_path().is_none() => {}
-        Err(e) => return Err(Error::io(format_args!("read spec {spec_path}"), e)),
     }
-    line.apply(&mut cfg)?;
-    log::set_debug(cfg.debug);
-    report::configure(&cfg);
+    report::mark(|m| &mut m.modules);
     for w in &cfg.warnings {
         log::warn(w);
     }
     cfg.validate()?;
+    Ok(cfg)
+}
+
+/// The spec file named by `rinit.spec`, or [`config::DEFAULT_SPEC`] if it exists.
+fn file_spec(line: &cmdline::Cmdline) -> Result<Option<SpecText>> {
+    let path = line.spec_path().unwrap_or(config::DEFAULT_SPEC);
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some((path.to_owned(), text))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && line.spec_path().is_none() => {
+            Ok(None)
+        }
+        Err(e) => Err(Error::io(format_args!("read spec {path}"), e)),
+    }
+}
+
+/// The spec (if any), then the command line; applies the logging and reporting options at once.
+fn build_config(line: &cmdline::Cmdline, spec: Option<&SpecText>) -> Result<Config> {
+    let mut cfg = Config::default();
+    if let Some((path, text)) = spec {
+        spec::apply(text, &mut cfg).map_err(|e| Error::msg(format!("{path}: {e}")))?;
+    }
+    line.apply(&mut cfg)?;
+    log::set_debug(cfg.debug);
+    report::configure(&cfg);
     Ok(cfg)
 }
 

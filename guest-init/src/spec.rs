@@ -1,5 +1,6 @@
-//! The spec file (`/rinit.spec` in the initramfs, or `rinit.spec=PATH`): what the kernel command line
-//! cannot carry well, such as argv words with spaces or quotes, and many variables.
+//! The spec file (`/rinit.spec` in the initramfs, `rinit.spec=PATH`, or the fw_cfg file
+//! `opt/rinit/spec` from QEMU's `-fw_cfg`): what the kernel command line cannot carry well, such as
+//! argv words with spaces or quotes, and many variables.
 //!
 //! One setting per line, `KEY VALUE`: the key, one space, and the value up to the end of the line.
 //! Keys are those of the command-line table in [`crate::config`] without the `rinit.` prefix, plus

@@ -29,6 +29,7 @@ const MODULES: &[&str] = &[
     "drivers/block/virtio_blk.ko",
     "fs/fuse/fuse.ko",
     "fs/fuse/virtiofs.ko",
+    "drivers/firmware/qemu_fw_cfg.ko",
 ];
 
 /// Spec files put under `/spec` in the initramfs: (name, contents).
