@@ -186,6 +186,8 @@ pass_tests! {
     bzimage_128m: Case::new(BzImage);
     bzimage_1g: Case::new(BzImage).mem("1G", 1 << 30);
     bzimage_4g: Case::new(BzImage).mem("4G", 4 << 30);
+    /// Five GiB above 4 GiB: the identity map must reach all of it.
+    bzimage_8g: Case::new(BzImage).mem("8G", 8 << 30);
     pvh_128m: Case::new(Pvh);
     pvh_1g: Case::new(Pvh).mem("1G", 1 << 30);
     pvh_4g: Case::new(Pvh).mem("4G", 4 << 30);

@@ -88,6 +88,8 @@ pub enum Fail {
     RamTotal { found: u64, expected: u64 },
     /// More than 3 GiB of RAM but no RAM entry above 4 GiB.
     NoHighRam { expected: u64 },
+    /// `va` does not translate to itself (`pa` is `u64::MAX` when unmapped).
+    NotIdentity { va: u64, pa: u64 },
     /// `[start, end)` (the probe image itself) is not inside one RAM entry.
     NotInRam { start: u64, end: u64 },
     /// The command line pointer is unreadable.
@@ -157,6 +159,7 @@ impl Fail {
             | Fail::RsdpChecksum { .. }
             | Fail::RsdpInRam { .. }
             | Fail::Table { .. } => Check::Acpi,
+            Fail::NotIdentity { .. } => Check::IdentityMap,
         }
     }
 }
@@ -165,6 +168,8 @@ impl fmt::Display for Fail {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Fail::NotLongMode { efer } => write!(f, "EFER.LMA is clear (EFER={efer:#x})"),
+            Fail::NotIdentity { va, pa: u64::MAX } => write!(f, "{va:#x} is not mapped"),
+            Fail::NotIdentity { va, pa } => write!(f, "{va:#x} maps to {pa:#x}, not to itself"),
             Fail::PvhCr0 { cr0 } => write!(f, "CR0={cr0:#x}: PVH needs PE=1 and PG=0"),
             Fail::Selectors { cs, ds, es, ss } => write!(
                 f,

@@ -118,6 +118,14 @@ pub fn cr2() -> u64 {
     value
 }
 
+/// CR3: the page tables in use.
+pub fn cr3() -> u64 {
+    let value: u64;
+    // SAFETY: reading CR3 has no side effects.
+    unsafe { asm!("mov {}, cr3", out(reg) value, options(nomem, nostack, preserves_flags)) };
+    value
+}
+
 /// Switch to the probe's own page tables, which map all of 0..4 GiB.
 pub fn map_4g() {
     // SAFETY: the new tables identity-map 0..4 GiB, a superset of what is in use (the

@@ -8,6 +8,7 @@ use mvm_probe::acpi;
 use mvm_probe::args::Expect;
 use mvm_probe::cpu::{LongEntry, PvhEntry};
 use mvm_probe::handoff::{Handoff, Kind};
+use mvm_probe::paging;
 use mvm_probe::{Check, Fail, PASS};
 
 use crate::hw::{self, Com1, Phys};
@@ -35,6 +36,7 @@ fn run64(entry: LongEntry, boot_params: u64) -> Result<Outcome, Fail> {
     // Read boot_params and the command line through the firmware's page tables: the boot
     // protocol requires it to map them (a fault here is reported as an exception).
     let handoff = Handoff::from_boot_params(&Phys, boot_params)?;
+    paging::check_identity(&Phys, hw::cr3(), &handoff.memmap)?;
     hw::map_4g();
     verify(&handoff)
 }

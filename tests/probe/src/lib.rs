@@ -35,6 +35,7 @@ pub mod args;
 pub mod cpu;
 pub mod handoff;
 pub mod memmap;
+pub mod paging;
 
 mod fail;
 
@@ -86,6 +87,8 @@ pub enum Check {
     Exception,
     /// The probe itself panicked.
     Panic,
+    /// RAM (or part of 0..4 GiB) is not identity-mapped by the firmware's page tables.
+    IdentityMap,
 }
 
 impl Check {
@@ -106,6 +109,7 @@ impl Check {
             Check::Args => 0x4b,
             Check::Exception => 0x4c,
             Check::Panic => 0x4d,
+            Check::IdentityMap => 0x4e,
         }
     }
 
@@ -121,6 +125,7 @@ impl Check {
             Check::Cmdline => "cmdline",
             Check::Initrd => "initrd",
             Check::Acpi => "acpi",
+            Check::IdentityMap => "identity-map",
             Check::Args => "args",
             Check::Exception => "exception",
             Check::Panic => "panic",
