@@ -5,8 +5,9 @@
 //! rinit prints `"\n" + record + "\n"` once everything else in the guest has stopped (protocol in
 //! the `rinit_status` crate). Only lines starting with this run's marker `RINIT-STATUS <nonce> `
 //! are taken out; a line is held back only while it could still become one, and the newline
-//! before it only until the next byte shows what follows, so output streams with at most one
-//! line of delay.
+//! before it only until the next byte shows what follows, or until the console has been idle for
+//! a moment ([`ConsoleFilter::idle`]), so a line shows at once even when the workload then waits.
+//! rinit writes the newline and the record in one `write`, so they are never an idle gap apart.
 
 /// Longest record line accepted; a longer "marker" line is passed through as output.
 const MAX_RECORD: usize = 1024;
@@ -64,6 +65,20 @@ impl ConsoleFilter {
             self.byte(b'\r', out);
         }
         self.release(out);
+    }
+
+    /// The console has been quiet for a while: release the held newline and line start, so the
+    /// output so far is complete on screen.
+    pub fn idle(&mut self, out: &mut Vec<u8>) {
+        if self.line.starts_with(&self.needle) {
+            return;
+        }
+        if std::mem::take(&mut self.held_cr) {
+            self.byte(b'\r', out);
+        }
+        let partial = !self.line.is_empty();
+        self.release(out);
+        self.pass |= partial;
     }
 
     /// Record lines seen so far (the last one decides, see [`rinit_status::find_last`]).
@@ -164,6 +179,21 @@ mod tests {
             whole,
             b"a\n\n\nRINIT\nRINIT-STATUS other 1\nx\ry\r\nreboot: Power down\n"
         );
+    }
+
+    #[test]
+    fn idle_releases_what_is_held() {
+        let mut f = ConsoleFilter::new(&Nonce::new("abc").unwrap(), true);
+        let mut out = Vec::new();
+        f.feed(b"started\r\nRIN", &mut out);
+        assert_eq!(out, b"started");
+        f.idle(&mut out);
+        assert_eq!(out, b"started\nRIN");
+        f.feed(b"IT\r\n", &mut out);
+        f.feed(REC, &mut out);
+        f.finish(&mut out);
+        assert_eq!(out, b"started\nRINIT\n");
+        assert_eq!(f.records().len(), 1);
     }
 
     #[test]

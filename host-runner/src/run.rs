@@ -11,8 +11,9 @@ use crate::process::{Guard, RunDir};
 use crate::qemu::shell_line;
 use crate::timings::{self, HostTimes};
 use rinit_status::{Nonce, Record};
+
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
-use std::io::{Read, Write};
+use std::io::{PipeReader, Read, Write};
 use std::os::fd::AsRawFd;
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -33,7 +34,8 @@ enum Event {
 /// What the console reader saw.
 #[derive(Debug, Default)]
 struct ConsoleResult {
-    records: Vec<String>,
+    /// The end of the raw console transcript.
+    tail: Vec<u8>,
     first_output: Option<Instant>,
     record_at: Option<Instant>,
 }
@@ -162,37 +164,87 @@ fn start_qemu(
     Ok((guard, handle))
 }
 
-/// Copies the console to stdout through the filter until QEMU closes it.
-fn read_console(mut pipe: impl Read, nonce: &Nonce, tx: Sender<Event>) -> ConsoleResult {
+/// Copies the console to stdout through the filter until QEMU closes it. When the console is
+/// idle for [`IDLE`], what the filter holds back is released, so a waiting workload's last line
+/// shows at once.
+fn read_console(pipe: PipeReader, nonce: &Nonce, tx: Sender<Event>) -> ConsoleResult {
     let mut filter = ConsoleFilter::new(nonce, true);
     let mut res = ConsoleResult::default();
     let mut buf = vec![0u8; 64 * 1024];
     let mut out = Vec::with_capacity(buf.len());
-    let stdout = std::io::stdout();
     loop {
-        let n = match pipe.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => break,
-        };
-        res.first_output.get_or_insert_with(Instant::now);
         out.clear();
-        filter.feed(&buf[..n], &mut out);
-        if res.record_at.is_none() && filter.has_record() {
-            res.record_at = Some(Instant::now());
+        match read_or_idle(&pipe, &mut buf) {
+            ReadResult::Data(n) => {
+                res.first_output.get_or_insert_with(Instant::now);
+                res.keep_tail(&buf[..n]);
+                filter.feed(&buf[..n], &mut out);
+                if res.record_at.is_none() && filter.has_record() {
+                    res.record_at = Some(Instant::now());
+                }
+            }
+            ReadResult::Idle => filter.idle(&mut out),
+            ReadResult::End => break,
         }
-        let mut lock = stdout.lock();
-        // A closed stdout must not stop the drain, or QEMU would block on the pipe.
-        let _ = lock.write_all(&out).and_then(|()| lock.flush());
+        show(&out);
     }
     out.clear();
     filter.finish(&mut out);
-    let _ = stdout.lock().write_all(&out);
-    let _ = stdout.lock().flush();
-    res.records = filter.records().to_vec();
+    show(&out);
     let _ = tx.send(Event::ConsoleClosed);
     res
+}
+
+/// Writes to stdout; a closed stdout must not stop the drain, or QEMU would block on the pipe.
+fn show(bytes: &[u8]) {
+    if bytes.is_empty() {
+        return;
+    }
+    let mut lock = std::io::stdout().lock();
+    let _ = lock.write_all(bytes).and_then(|()| lock.flush());
+}
+
+/// How long the console must be quiet before held-back output is released.
+const IDLE: Duration = Duration::from_millis(100);
+/// How much of the end of the console transcript is kept for finding the status record.
+const TAIL: usize = 16 * 1024;
+
+enum ReadResult {
+    Data(usize),
+    Idle,
+    End,
+}
+
+/// Waits up to [`IDLE`] for console data and reads it.
+fn read_or_idle(mut pipe: &PipeReader, buf: &mut [u8]) -> ReadResult {
+    let mut pfd = libc::pollfd {
+        fd: pipe.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = IDLE.as_millis() as libc::c_int;
+    // SAFETY: `pfd` is one valid pollfd for the duration of the call.
+    let ready = unsafe { libc::poll(&mut pfd, 1, ms) };
+    if ready == 0 {
+        return ReadResult::Idle;
+    }
+    loop {
+        match pipe.read(buf) {
+            Ok(0) => return ReadResult::End,
+            Ok(n) => return ReadResult::Data(n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return ReadResult::End,
+        }
+    }
+}
+
+impl ConsoleResult {
+    fn keep_tail(&mut self, data: &[u8]) {
+        self.tail.extend_from_slice(data);
+        if self.tail.len() > 2 * TAIL {
+            self.tail.drain(..self.tail.len() - TAIL);
+        }
+    }
 }
 
 /// Waits for QEMU to exit; a timeout, a signal, or a daemon dying first is an error (the guards
@@ -261,9 +313,15 @@ fn conclude(
     daemons: &mut [Guard],
     rundir: &std::path::Path,
 ) -> Result<Record> {
-    if let Some(line) = seen.records.last() {
-        return Record::decode_line(line, &plan.nonce)
-            .map_err(|e| Error::NoRecord(format!("the last status line is invalid: {e}")));
+    let transcript = String::from_utf8_lossy(&seen.tail);
+    match rinit_status::find_last(&transcript, &plan.nonce) {
+        Ok(Some(record)) => return Ok(record),
+        Ok(None) => {}
+        Err(e) => {
+            return Err(Error::NoRecord(format!(
+                "the last status line is invalid: {e}"
+            )))
+        }
     }
     for (i, d) in daemons.iter_mut().enumerate() {
         if let Some(st) = d.try_wait()?.filter(|st| !st.success()) {

@@ -1,0 +1,80 @@
+//! virtiofs: `--root DIR` and `-v HOST:GUEST[:ro]` with a real virtiofsd.
+
+use crate::util::{busybox_root, require_virtiofsd, run, scratch};
+
+#[test]
+fn root_directory_read_only_by_default() {
+    require_virtiofsd();
+    let dir = scratch("root-ro");
+    let root = busybox_root(&dir);
+    let out = run(&[
+        "--root",
+        root.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        "cat /etc/marker; touch /new 2>/dev/null || echo ro",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout_text(), "root-from-host\nro\n");
+    assert!(!root.join("new").exists());
+}
+
+#[test]
+fn root_directory_writable_with_rw() {
+    require_virtiofsd();
+    let dir = scratch("root-rw");
+    let root = busybox_root(&dir);
+    let out = run(&[
+        "--root",
+        root.to_str().unwrap(),
+        "--rw",
+        "--",
+        "sh",
+        "-c",
+        "echo data > /new-file",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        std::fs::read_to_string(root.join("new-file")).unwrap(),
+        "data\n"
+    );
+}
+
+#[test]
+fn extra_shares_honour_read_only() {
+    require_virtiofsd();
+    let dir = scratch("volumes");
+    let ro = dir.join("ro");
+    let rw = dir.join("rw");
+    std::fs::create_dir_all(&ro).unwrap();
+    std::fs::create_dir_all(&rw).unwrap();
+    std::fs::write(ro.join("in"), "from host\n").unwrap();
+    let ro_spec = format!("{}:/mnt/ro:ro", ro.display());
+    let rw_spec = format!("{}:/mnt/rw", rw.display());
+    let out = run(&[
+        "-v",
+        &ro_spec,
+        "-v",
+        &rw_spec,
+        "-w",
+        "/mnt/ro",
+        "--",
+        "sh",
+        "-c",
+        "cat in; touch x 2>/dev/null || echo ro-refused; echo out > /mnt/rw/out",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout_text(), "from host\nro-refused\n");
+    assert!(!ro.join("x").exists());
+    assert_eq!(std::fs::read_to_string(rw.join("out")).unwrap(), "out\n");
+}
+
+#[test]
+fn missing_share_is_125() {
+    let out = run(&["-v", "/nonexistent/dir:/mnt/x", "--", "true"]);
+    assert_eq!(out.code, 125);
+    assert!(out
+        .stderr
+        .starts_with("mvm: error: shared directory /nonexistent/dir"));
+}
