@@ -11,7 +11,20 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-PACKAGES=(qemu-system-x86 qemu-utils lz4 cpio busybox-static e2fsprogs kmod binutils ca-certificates)
+PACKAGES=(qemu-system-x86 qemu-utils lz4 cpio busybox-static e2fsprogs kmod binutils ca-certificates
+          libseccomp-dev libcap-ng-dev pkg-config)
+
+# The Rust virtiofsd for `mvm run --root DIR` and `-v` (Debian 12 ships only QEMU's older C
+# daemon): built with cargo into /usr/local (as root) or ~/.cache/mvm/tools, once.
+VIRTIOFSD_VERSION=1.14.0
+
+install_virtiofsd() {
+    local root=/usr/local
+    [ "$(id -u)" = 0 ] || root="$HOME/.cache/mvm/tools"
+    [ -x "$root/bin/virtiofsd" ] && return
+    echo "+ cargo install virtiofsd@$VIRTIOFSD_VERSION --locked --root $root" >&2
+    cargo install virtiofsd --version "$VIRTIOFSD_VERSION" --locked --root "$root" >&2
+}
 
 setup() {
     local missing=()
@@ -31,6 +44,7 @@ setup() {
     fi
     # Reads rust-toolchain.toml: the pinned toolchain, its targets and components.
     rustup toolchain install >&2
+    install_virtiofsd
 }
 
 task=${1:-}

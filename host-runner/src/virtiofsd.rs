@@ -47,8 +47,9 @@ pub struct Share {
     pub readonly: bool,
 }
 
-/// Where to look, in order: `$MVM_VIRTIOFSD`, `PATH`, the tools directory that `x.sh` installs
-/// into, and the distributions' usual places.
+/// Where to look, in order: `$MVM_VIRTIOFSD`, `PATH`, the tools directories that `x.sh` installs
+/// into (`/usr/local/bin` as root, else `~/.cache/mvm/tools/bin`; also under `$MVM_CACHE_DIR`),
+/// and the distributions' usual places.
 fn candidates(cache_dir: Option<&Path>) -> Vec<PathBuf> {
     let mut c = Vec::new();
     if let Some(p) = std::env::var_os("MVM_VIRTIOFSD") {
@@ -59,6 +60,9 @@ fn candidates(cache_dir: Option<&Path>) -> Vec<PathBuf> {
     }
     if let Some(cache) = cache_dir {
         c.push(cache.join("tools/bin/virtiofsd"));
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        c.push(PathBuf::from(home).join(".cache/mvm/tools/bin/virtiofsd"));
     }
     for p in [
         "/usr/local/bin/virtiofsd",
