@@ -153,6 +153,11 @@ fn bad_values_are_errors() {
         "rinit.nonce=a.b",
         "rinit.debugexit=zz",
         "rinit.modules=../x",
+        "rinit.term=a;b",
+        "rinit.term",
+        "rinit.cols=0",
+        "rinit.rows=65536",
+        "rinit.rows=-1",
     ] {
         assert!(parse(text).apply(&mut Config::default()).is_err(), "{text}");
     }
@@ -198,4 +203,26 @@ fn spec_path_and_arg_key() {
     c.apply(&mut cfg).unwrap();
     assert!(cfg.argv.is_empty());
     assert_eq!(cfg.warnings.len(), 1);
+}
+
+#[test]
+fn terminal_type_and_window_size() {
+    let mut cfg = Config::default();
+    assert_eq!(
+        (cfg.term.as_str(), cfg.cols, cfg.rows),
+        ("linux", None, None)
+    );
+    parse("rinit.term=xterm-256color rinit.cols=132 rinit.rows=43 -- x")
+        .apply(&mut cfg)
+        .unwrap();
+    assert_eq!(
+        (cfg.term.as_str(), cfg.cols, cfg.rows),
+        ("xterm-256color", Some(132), Some(43))
+    );
+    parse("rinit.term=screen.linux rinit.term=rxvt+pcfkeys rinit.rows=65535")
+        .apply(&mut cfg)
+        .unwrap();
+    assert_eq!((cfg.term.as_str(), cfg.rows), ("rxvt+pcfkeys", Some(65535)));
+    let long = format!("rinit.term={}", "t".repeat(65));
+    assert!(parse(&long).apply(&mut Config::default()).is_err());
 }

@@ -15,6 +15,8 @@
 //! | `ro` | flag | off | mount the root read-only |
 //! | `mount` | `TAG:/path[:ro]`, repeatable | none | an extra virtiofs mount |
 //! | `console` | `ttyS0`, `/dev/hvc0`, … | the preferred console of `/proc/consoles` | the workload's stdio and controlling terminal |
+//! | `term` | terminal type, ≤ 64 bytes of `[A-Za-z0-9._+-]` | `linux` | the workload's `TERM` (an explicit `env TERM=` wins) |
+//! | `cols`, `rows` | 1–65535 | the console's own (0×0 on a serial port) | the console's window size (`TIOCSWINSZ`), set before the workload starts |
 //! | `debug` | flag | off | print each step with its time |
 //! | `nonce` | 1–64 of `[A-Za-z0-9_-]` | `0` | the per-run token of the status record |
 //! | `status` | virtio-serial port name | `rinit.status` | the out-of-band status port, used when present |
@@ -69,6 +71,9 @@ pub struct Config {
     pub root: Option<Root>,
     pub mounts: Vec<ExtraMount>,
     pub console: Option<String>,
+    pub term: String,
+    pub cols: Option<u16>,
+    pub rows: Option<u16>,
     pub debug: bool,
     pub nonce: Nonce,
     pub status_port: String,
@@ -86,6 +91,9 @@ pub const DEFAULT_SPEC: &str = "/rinit.spec";
 /// The spec passed by QEMU as `-fw_cfg name=opt/rinit/spec,file=…`, read when no spec file exists
 /// (needs the `qemu_fw_cfg` module, `CONFIG_FW_CFG_SYSFS`).
 pub const FW_CFG_SPEC: &str = "/sys/firmware/qemu_fw_cfg/by_name/opt/rinit/spec/raw";
+/// The workload's `TERM` unless `rinit.term` says otherwise: what the Linux console and QEMU's
+/// serial terminal emulation understand.
+pub const DEFAULT_TERM: &str = "linux";
 /// Longest `arg`/`env` value: the kernel's `MAX_ARG_STRLEN`.
 const MAX_ARG: usize = 128 * 1024;
 /// Longest path.
@@ -106,6 +114,9 @@ impl Default for Config {
             root: None,
             mounts: Vec::new(),
             console: None,
+            term: DEFAULT_TERM.into(),
+            cols: None,
+            rows: None,
             debug: false,
             nonce: Nonce::default(),
             status_port: rinit_status::STATUS_PORT_NAME.into(),
@@ -184,6 +195,9 @@ impl Config {
                 .mounts
                 .push(parse_mount(required(key, value, MAX_PATH)?)?),
             "console" => self.console = Some(required(key, value, MAX_PATH)?.to_owned()),
+            "term" => self.term = parse_term(required(key, value, 64)?)?,
+            "cols" => self.cols = Some(window_size(key, value)?),
+            "rows" => self.rows = Some(window_size(key, value)?),
             "debug" => self.debug = flag(key, value)?,
             "nonce" => {
                 let v = required(key, value, Nonce::MAX_LEN)?;
@@ -268,6 +282,25 @@ fn parse_env(v: &str) -> Result<String, Error> {
     match v.split_once('=') {
         Some((name, _)) if !name.is_empty() && !name.contains('\0') => Ok(v.to_owned()),
         _ => Err(Error::msg(format!("rinit.env: {v:?} is not NAME=VALUE"))),
+    }
+}
+
+/// A terminal name as terminfo spells them (`xterm-256color`, `screen.linux`, `rxvt+pcfkeys`).
+fn parse_term(v: &str) -> Result<String, Error> {
+    let ok = |c: char| c.is_ascii_alphanumeric() || "._+-".contains(c);
+    if !v.chars().all(ok) {
+        return Err(Error::msg(format!(
+            "rinit.term: {v:?} is not a terminal name"
+        )));
+    }
+    Ok(v.to_owned())
+}
+
+/// A window dimension: 1 to 65535 cells.
+fn window_size(key: &str, value: Option<&str>) -> Result<u16, Error> {
+    match number::<u16>(key, value)? {
+        0 => Err(Error::msg(format!("rinit.{key}: must be at least 1"))),
+        n => Ok(n),
     }
 }
 

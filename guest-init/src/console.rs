@@ -1,9 +1,11 @@
-//! The console: rinit's own stdio, and the terminal the workload gets (from `/proc/consoles`,
-//! `Documentation/filesystems/proc.rst`).
+//! The console: rinit's own stdio, the terminal the workload gets (from `/proc/consoles`,
+//! `Documentation/filesystems/proc.rst`), and its window size (`TIOCSWINSZ`, `tty_ioctl(4)`).
 
-use crate::log;
+use crate::error::{Error, Result};
+use crate::log::{self, step};
 use crate::sys;
-use std::os::fd::IntoRawFd;
+use std::os::fd::{AsFd, IntoRawFd};
+use std::os::unix::fs::OpenOptionsExt;
 
 /// Makes sure fds 0, 1 and 2 are open. The kernel opens `/dev/console` for init only if the node
 /// exists in the root it started from; otherwise rinit opens it once devtmpfs is mounted.
@@ -70,9 +72,69 @@ pub fn workload_console(configured: Option<&str>) -> String {
     }
 }
 
+/// The window size after applying the configured `rows` and `cols` to the `current` one: a
+/// dimension that is not configured keeps its value.
+pub fn merged_size(current: (u16, u16), rows: Option<u16>, cols: Option<u16>) -> (u16, u16) {
+    (rows.unwrap_or(current.0), cols.unwrap_or(current.1))
+}
+
+/// Gives the terminal `console` the configured window size, so that full-screen programs of the
+/// workload lay out for the host's terminal (a serial port has no size of its own: 0×0).
+pub fn set_window_size(console: &str, rows: Option<u16>, cols: Option<u16>) -> Result<()> {
+    if rows.is_none() && cols.is_none() {
+        return Ok(());
+    }
+    let what = || format!("set the window size of {console}");
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open(console)
+        .map_err(|e| Error::io(what(), e))?;
+    let current = sys::window_size(tty.as_fd()).map_err(|e| Error::io(what(), e))?;
+    let (r, c) = merged_size(current, rows, cols);
+    sys::set_window_size(tty.as_fd(), r, c).map_err(|e| Error::io(what(), e))?;
+    step!("{console} is {c}x{r}");
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn window_size_is_merged() {
+        assert_eq!(merged_size((24, 80), None, None), (24, 80));
+        assert_eq!(merged_size((0, 0), Some(43), None), (43, 0));
+        assert_eq!(merged_size((24, 80), Some(50), Some(200)), (50, 200));
+    }
+
+    #[test]
+    fn window_size_reaches_a_terminal() {
+        // A pseudo-terminal of the host stands in for the serial console.
+        // SAFETY: posix_openpt returns a new descriptor or -1; the checks below handle both.
+        let master = unsafe { libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY) };
+        assert!(master >= 0, "{}", std::io::Error::last_os_error());
+        let mut name = [0 as libc::c_char; 64];
+        // SAFETY: `master` is a pty master; `name` has room for the path and its NUL.
+        let ok = unsafe {
+            libc::grantpt(master) == 0
+                && libc::unlockpt(master) == 0
+                && libc::ptsname_r(master, name.as_mut_ptr(), name.len()) == 0
+        };
+        assert!(ok, "{}", std::io::Error::last_os_error());
+        // SAFETY: ptsname_r wrote a NUL-terminated path into `name`.
+        let path = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) }
+            .to_string_lossy()
+            .into_owned();
+        set_window_size(&path, Some(43), Some(132)).unwrap();
+        set_window_size(&path, None, Some(100)).unwrap();
+        // SAFETY: `master` is open and owned by this test.
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(master) };
+        assert_eq!(sys::window_size(fd).unwrap(), (43, 100));
+        // SAFETY: closing the descriptor this test opened.
+        unsafe { libc::close(master) };
+    }
 
     #[test]
     fn preferred_console_wins() {

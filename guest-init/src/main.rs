@@ -66,6 +66,9 @@ fn run() -> Result<Outcome> {
     identity(&cfg);
     report::open_port(&cfg);
     let console = console::workload_console(cfg.console.as_deref());
+    if let Err(e) = console::set_window_size(&console, cfg.rows, cfg.cols) {
+        log::warn(&e.to_string());
+    }
     let workload = spawn::Workload::prepare(&cfg, &console)?;
     report::mark(|m| &mut m.exec);
     step!("starting {:?} on {console}", cfg.argv);

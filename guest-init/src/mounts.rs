@@ -3,6 +3,11 @@
 //! [`EARLY`] is what rinit needs before it can read its configuration or load modules; [`LATE`] is the
 //! rest. In root mode both are mounted in place; in initramfs mode [`EARLY`] is mounted in the
 //! initramfs and moved under the new root, and [`LATE`] is mounted after `switch_root`.
+//!
+//! In root mode the [`EARLY`] filesystems may already be there: a distribution-style initramfs
+//! moves its `/dev`, `/proc` and `/sys` into the new root before `switch_root`, and a kernel built
+//! with `CONFIG_DEVTMPFS_MOUNT` mounts `/dev` itself. Mounting sysfs or devtmpfs again on the same
+//! place fails with `EBUSY` (same superblock, same mount point), which counts as done.
 
 use crate::error::{Error, Result};
 use crate::log::{self, step};
@@ -15,7 +20,7 @@ use std::os::unix::fs::symlink;
 pub enum OnError {
     /// Fail the run (status 125).
     Fail,
-    /// `EBUSY` means the kernel already mounted it (e.g. `CONFIG_DEVTMPFS_MOUNT`): fine. Else fail.
+    /// `EBUSY` means it is already mounted there (by the kernel or an initramfs): fine. Else fail.
     BusyOk,
     /// Warn and go on (the kernel may lack the filesystem).
     Warn,
@@ -43,7 +48,7 @@ pub const EARLY: &[Mount] = &[
         fstype: "proc",
         flags: NOSUID_NODEV_NOEXEC,
         data: None,
-        on_error: OnError::Fail,
+        on_error: OnError::BusyOk,
     },
     Mount {
         source: "sysfs",
@@ -51,7 +56,7 @@ pub const EARLY: &[Mount] = &[
         fstype: "sysfs",
         flags: NOSUID_NODEV_NOEXEC,
         data: None,
-        on_error: OnError::Fail,
+        on_error: OnError::BusyOk,
     },
     Mount {
         source: "devtmpfs",

@@ -50,12 +50,13 @@ pub struct Workload {
     display: String,
 }
 
-/// The workload environment: `PATH`, `HOME`, `TERM` defaults, then `overrides` (same name replaces).
-pub fn build_env(overrides: &[String]) -> Vec<String> {
+/// The workload environment: `PATH`, `HOME`, `TERM=term` defaults, then `overrides` (same name
+/// replaces).
+pub fn build_env(term: &str, overrides: &[String]) -> Vec<String> {
     let mut env: Vec<String> = vec![
         format!("PATH={DEFAULT_PATH}"),
         "HOME=/".into(),
-        "TERM=linux".into(),
+        format!("TERM={term}"),
     ];
     for var in overrides {
         let name = var.split('=').next().unwrap_or(var);
@@ -87,7 +88,7 @@ fn cstrings(list: &[String], what: &str) -> Result<Vec<CString>> {
 impl Workload {
     /// Prepares the workload of `cfg` with `console` as its terminal.
     pub fn prepare(cfg: &Config, console: &str) -> Result<Workload> {
-        let env = build_env(&cfg.env);
+        let env = build_env(&cfg.term, &cfg.env);
         let path = env
             .iter()
             .find_map(|e| e.strip_prefix("PATH="))
@@ -276,8 +277,13 @@ mod tests {
 
     #[test]
     fn env_defaults_and_overrides() {
-        let env = build_env(&["TERM=vt100".into(), "A=1=2".into(), "PATH=/x".into()]);
+        let env = build_env(
+            "linux",
+            &["TERM=vt100".into(), "A=1=2".into(), "PATH=/x".into()],
+        );
         assert_eq!(env, ["PATH=/x", "HOME=/", "TERM=vt100", "A=1=2"]);
+        let env = build_env("xterm-256color", &[]);
+        assert_eq!(env[2], "TERM=xterm-256color");
     }
 
     #[test]

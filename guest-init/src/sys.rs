@@ -134,6 +134,28 @@ pub fn tcdrain(fd: libc::c_int) {
     let _ = unsafe { libc::tcdrain(fd) };
 }
 
+/// A terminal's window size in cells: `TIOCGWINSZ` (`tty_ioctl(4)`).
+pub fn window_size(fd: BorrowedFd<'_>) -> io::Result<(u16, u16)> {
+    // SAFETY: an all-zero winsize is a valid value of this plain C struct.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: `fd` is open and TIOCGWINSZ writes one winsize into `ws`.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) })?;
+    Ok((ws.ws_row, ws.ws_col))
+}
+
+/// Sets a terminal's window size in cells (`TIOCSWINSZ`), leaving the pixel size unknown.
+pub fn set_window_size(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> io::Result<()> {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: `fd` is open and TIOCSWINSZ only reads the winsize behind the pointer.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) })?;
+    Ok(())
+}
+
 /// `sync(2)`.
 pub fn sync() {
     // SAFETY: sync has no preconditions.

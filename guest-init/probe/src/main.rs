@@ -1,5 +1,6 @@
 //! `rinit-probe`: the workload of rinit's VM tests (built static for `x86_64-unknown-linux-musl` and
-//! put into the test initramfs). One command per run:
+//! put into the test initramfs). Commands, several per run when separated by a `+` word
+//! (`probe mounts + exit 42`); the exit code is the last command's:
 //!
 //! | command | does |
 //! |---|---|
@@ -8,7 +9,8 @@
 //! | `zombies N` | forks N children that exit at once and N that exit a little later, waits for none of them, exits 0 |
 //! | `linger` | forks a child that ignores SIGTERM and sleeps forever, exits 3 |
 //! | `wait-term [via-init]` | prints `PROBE ready` (and with `via-init` sends SIGTERM to PID 1, which forwards it), exits 7 when SIGTERM arrives (or 1 after 60 s) |
-//! | `report` | prints `PROBE key=value` lines: argv, env, cwd, uid, gid, hostname, session, tty, lo |
+//! | `report` | prints `PROBE key=value` lines: argv, env, cwd, uid, gid, hostname, session, tty, window size, lo |
+//! | `mounts` | prints `PROBE mount <target> <type> <ro\|rw>` for each line of `/proc/self/mounts`, exits 0 |
 //! | `count N` | prints `PROBE line 1` … `PROBE line N` (stdout and stderr alternating), exits 0 |
 //! | `open PATH` | opens PATH for writing; prints `PROBE open=ok` or `PROBE open=<errno>`, exits 0 |
 //! | `forge NONCE` | prints a forged `RINIT-STATUS` record for NONCE claiming exit 0, then exits 1 |
@@ -20,11 +22,22 @@ use std::time::Duration;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut code = 2;
+    for command in args.split(|a| a == "+") {
+        code = run(command);
+    }
+    let _ = std::io::stdout().flush();
+    std::process::exit(code);
+}
+
+/// Runs one command (its name and arguments); returns its exit code.
+fn run(args: &[String]) -> i32 {
     let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or("");
     let num = |i: usize| arg(i).parse::<i32>().unwrap_or(-1);
-    let code = match arg(0) {
+    match arg(0) {
         "exit" => num(1),
         "signal" => {
+            let _ = std::io::stdout().flush();
             // SAFETY: raise only sends a signal to this process.
             unsafe { libc::raise(num(1)) };
             99
@@ -32,14 +45,13 @@ fn main() {
         "zombies" => zombies(num(1)),
         "linger" => linger(),
         "wait-term" => wait_term(arg(1) == "via-init"),
-        "report" => report(&args),
+        "report" => report(args),
+        "mounts" => mounts(),
         "forge" => forge(arg(1)),
         "open" => open(arg(1)),
         "count" => count(num(1)),
         _ => 2,
-    };
-    let _ = std::io::stdout().flush();
-    std::process::exit(code);
+    }
 }
 
 fn fork() -> libc::pid_t {
@@ -136,6 +148,23 @@ fn report(args: &[String]) -> i32 {
         .map(|p| p.display().to_string())
         .unwrap_or_default();
     println!("PROBE stdin={tty}");
+    // SAFETY: an all-zero winsize is valid; TIOCGWINSZ writes one into it.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: fd 0 is the probe's stdin; `ws` is a writable winsize.
+    unsafe { libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) };
+    println!("PROBE winsize={}x{}", ws.ws_row, ws.ws_col);
+    0
+}
+
+fn mounts() -> i32 {
+    let text = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split(' ').collect();
+        if let [_, target, fstype, options, ..] = f[..] {
+            let mode = options.split(',').next().unwrap_or("");
+            println!("PROBE mount {target} {fstype} {mode}");
+        }
+    }
     0
 }
 

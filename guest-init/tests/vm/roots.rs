@@ -1,65 +1,30 @@
 //! Root filesystems: a block-device root (ext4 made by `mkfs.ext4 -d`), a virtiofs root with an extra
 //! virtiofs mount, and module loading from an initramfs without `modules.dep`.
 
-use super::{harness, probe, probe_values, record};
+use super::{assert_printed, expect_record, probe_with};
+use crate::assets::{assert_clean, assets, ext4_image, vm, with_disk};
 use rinit_status::Outcome;
 use std::process::{Child, Command};
 
-fn ext4_image(name: &str) -> std::path::PathBuf {
-    let a = harness::assets();
-    let tree = a.scratch.join(format!("{name}-tree"));
-    let _ = std::fs::remove_dir_all(&tree);
-    for dir in ["bin", "etc", "proc", "sys", "dev", "tmp", "run"] {
-        std::fs::create_dir_all(tree.join(dir)).unwrap();
-    }
-    std::fs::copy(&a.probe, tree.join("bin/probe")).unwrap();
-    std::fs::write(tree.join("etc/marker"), "block root\n").unwrap();
-    let img = a.scratch.join(format!("{name}.img"));
-    let _ = std::fs::remove_file(&img);
-    let out = Command::new("mkfs.ext4")
-        .args(["-q", "-d"])
-        .arg(&tree)
-        .arg(&img)
-        .arg("32M")
-        .output();
-    assert!(out.is_ok_and(|o| o.status.success()), "mkfs.ext4 failed");
-    img
+/// The image of the block-root tests: the probe and a file to open.
+fn block_image(name: &str) -> std::path::PathBuf {
+    ext4_image(name, &[("etc/marker", 0o644, b"block root\n".to_vec())])
 }
 
 #[test]
 fn block_root_read_only_and_read_write() {
-    let img = ext4_image("blockroot");
-    let drive = format!("file={},if=none,id=d,format=raw", img.display());
-    let extra = ["-drive", &drive, "-device", "virtio-blk-device,drive=d"];
+    let img = block_image("blockroot");
     let base = "rinit.modules=virtio_mmio,virtio_blk rinit.root=/dev/vda";
-    let (rec, run) = probe(
-        "blk-ro",
-        &format!("{base} rinit.ro -- /bin/probe open /etc/marker"),
-        &extra,
-    );
+    let ro = format!("{base} rinit.ro -- /bin/probe open /etc/marker");
+    let (rec, exit) = probe_with("blk-ro", &ro, |vm| with_disk(vm, &img));
     assert_eq!(rec.outcome, Outcome::Exited(0));
-    assert!(
-        probe_values(&run).contains(&"open=30"),
-        "EROFS expected:\n{}",
-        run.output
-    );
-    let (_, run) = probe(
-        "blk-rw",
-        &format!("{base} -- /bin/probe open /etc/marker"),
-        &extra,
-    );
-    assert!(probe_values(&run).contains(&"open=ok"), "{}", run.output);
+    // EROFS
+    assert_printed(&exit, &["open=30"]);
+    let rw = format!("{base} -- /bin/probe open /etc/marker");
+    let (_, exit) = probe_with("blk-rw", &rw, |vm| with_disk(vm, &img));
+    assert_printed(&exit, &["open=ok"]);
     // rinit unmounted (or remounted read-only) the root before powering off: the image is clean.
-    let fsck = Command::new("e2fsck")
-        .arg("-fn")
-        .arg(&img)
-        .output()
-        .unwrap();
-    assert!(
-        fsck.status.success(),
-        "{}",
-        String::from_utf8_lossy(&fsck.stdout)
-    );
+    assert_clean(&img);
 }
 
 /// A C `virtiofsd` (QEMU 7.2) serving `dir` on `socket`; killed on drop.
@@ -111,7 +76,7 @@ fn virtiofs_root_and_extra_mount() {
         eprintln!("skipped: needs root and /usr/lib/qemu/virtiofsd");
         return;
     }
-    let a = harness::assets();
+    let a = assets();
     let root = a.scratch.join("vfs-root");
     let data = a.scratch.join("vfs-data");
     let _ = std::fs::remove_dir_all(&root);
@@ -133,47 +98,28 @@ fn virtiofs_root_and_extra_mount() {
         format!("socket,id=vfs1,path={}", s1.display()),
         format!("socket,id=vfs2,path={}", s2.display()),
     );
-    let extra = [
-        "-chardev",
-        &c1,
-        "-device",
-        "vhost-user-fs-device,chardev=vfs1,tag=ROOT",
-        "-chardev",
-        &c2,
-        "-device",
-        "vhost-user-fs-device,chardev=vfs2,tag=DATA",
-        "-object",
-        "memory-backend-memfd,id=mem,size=256M,share=on",
-        "-machine",
-        "memory-backend=mem",
-        "-global",
-        "virtio-mmio.force-legacy=false",
-    ];
-    let append = "rinit.modules=virtio_mmio,virtiofs rinit.root=virtiofs:ROOT rinit.mount=DATA:/mnt/data:ro \
-                  -- /bin/probe open /mnt/data/file";
-    let (rec, run) = probe("vfs", append, &extra);
+    let append = "rinit.modules=virtio_mmio,virtiofs rinit.root=virtiofs:ROOT \
+                  rinit.mount=DATA:/mnt/data:ro -- /bin/probe open /mnt/data/file";
+    let (rec, exit) = probe_with("vfs", append, |vm| {
+        vm.machine("memory-backend=mem")
+            .extra_args(["-chardev", &c1, "-chardev", &c2])
+            .extra_args(["-device", "vhost-user-fs-device,chardev=vfs1,tag=ROOT"])
+            .extra_args(["-device", "vhost-user-fs-device,chardev=vfs2,tag=DATA"])
+            .extra_args(["-object", "memory-backend-memfd,id=mem,size=256M,share=on"])
+            .extra_args(["-global", "virtio-mmio.force-legacy=false"])
+    });
     assert_eq!(rec.outcome, Outcome::Exited(0));
-    assert!(
-        probe_values(&run).contains(&"open=30"),
-        "read-only extra mount expected:\n{}",
-        run.output
-    );
+    // EROFS: the extra mount is read-only.
+    assert_printed(&exit, &["open=30"]);
 }
 
 #[test]
 fn modules_without_modules_dep() {
     // Debian's packages ship no modules.dep: rinit reads each module's `depends=` instead.
-    let img = ext4_image("nodep");
-    let drive = format!("file={},if=none,id=d,format=raw", img.display());
-    let extra = ["-drive", &drive, "-device", "virtio-blk-device,drive=d"];
-    let append =
-        "rinit.nonce=nodep rinit.modules=virtio_mmio,virtio_blk rinit.root=/dev/vda rinit.ro \
-                  -- /bin/probe exit 0";
-    let run = harness::boot_initramfs(&harness::assets().initramfs_nodep, append, &extra);
-    assert_eq!(
-        record(&run, "nodep").outcome,
-        Outcome::Exited(0),
-        "{}",
-        run.output
-    );
+    let img = block_image("nodep");
+    let append = "rinit.nonce=nodep rinit.modules=virtio_mmio,virtio_blk rinit.root=/dev/vda \
+                  rinit.ro -- /bin/probe exit 0";
+    let vm = with_disk(vm(&assets().initramfs_nodep, append), &img);
+    let (rec, _) = expect_record(&vm, "nodep");
+    assert_eq!(rec.outcome, Outcome::Exited(0));
 }
