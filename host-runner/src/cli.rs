@@ -128,6 +128,9 @@ pub struct RunArgs {
     /// QEMU binary.
     #[arg(long, env = "MVM_QEMU", default_value = "qemu-system-x86_64")]
     pub qemu: PathBuf,
+    /// QEMU CPU model (default: `host` under KVM, QEMU's default under TCG).
+    #[arg(long, value_name = "MODEL")]
+    pub cpu: Option<String>,
     /// Extra kernel command-line words (before rinit's).
     #[arg(long, value_name = "KARGS")]
     pub append: Option<String>,

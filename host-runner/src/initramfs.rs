@@ -15,7 +15,12 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 /// Changes whenever the layout below changes, so old cache entries are not reused.
-const LAYOUT_VERSION: &[u8] = b"mvm-initramfs-v1";
+const LAYOUT_VERSION: &[u8] = b"mvm-initramfs-v2";
+/// Archives are padded with zeros to a whole number of pages (the kernel skips zero padding
+/// between and after archives). QEMU puts a PVH initrd at the top of RAM ending at
+/// `0x...f000 + size % 4096`; SeaBIOS keeps its ACPI tables in that last page, and an initrd
+/// ending inside them corrupts them (70–90 s boots). Ending on a page boundary avoids it.
+const PAD: usize = 4096;
 /// Where rinit reads its spec file (its default, `config::DEFAULT_SPEC`).
 pub const SPEC_PATH: &str = "rinit.spec";
 
@@ -55,7 +60,8 @@ pub fn build(inputs: &Inputs, cache_dir: &Path) -> Result<PathBuf> {
     if path.is_file() {
         return Ok(path);
     }
-    let bytes = loaded.assemble()?.to_bytes()?;
+    let mut bytes = loaded.assemble()?.to_bytes()?;
+    pad(&mut bytes);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
     let tmp = dir.join(format!(".tmp-{}", std::process::id()));
     std::fs::write(&tmp, &bytes).map_err(|e| Error::io("write", &tmp, e))?;
@@ -69,7 +75,12 @@ pub fn with_spec(base: &Path, spec: &str, out: &Path) -> Result<()> {
     let mut extra = Archive::new();
     extra.file(SPEC_PATH, 0o644, spec.as_bytes().to_vec())?;
     bytes.extend(extra.to_bytes()?);
+    pad(&mut bytes);
     std::fs::write(out, bytes).map_err(|e| Error::io("write", out, e))
+}
+
+fn pad(bytes: &mut Vec<u8>) {
+    bytes.resize(bytes.len().next_multiple_of(PAD), 0);
 }
 
 fn load(inputs: &Inputs) -> Result<Loaded> {

@@ -110,6 +110,8 @@ fn spec_is_appended_as_a_second_archive() {
     with_spec(&base, "arg true\n", &out).unwrap();
     let base_len = std::fs::metadata(&base).unwrap().len() as usize;
     let bytes = std::fs::read(&out).unwrap();
+    assert_eq!(base_len % 4096, 0, "whole pages");
+    assert_eq!(bytes.len() % 4096, 0, "whole pages");
     assert_eq!(bytes[..base_len], std::fs::read(&base).unwrap()[..]);
     assert_eq!(cpio_list(&bytes[base_len..]), ["rinit.spec"]);
 }
