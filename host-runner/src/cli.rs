@@ -113,6 +113,10 @@ pub struct RunArgs {
     /// Print the command lines and exit without running anything.
     #[arg(long)]
     pub dry_run: bool,
+    /// Also take the status record from a virtio-serial port that the workload cannot write to
+    /// (loads virtio_console: a slower boot).
+    #[arg(long)]
+    pub status_port: bool,
     /// Show the kernel log and rinit's steps (no `quiet`).
     #[arg(long)]
     pub console: bool,

@@ -17,6 +17,11 @@ use std::path::{Path, PathBuf};
 
 /// The descriptor QEMU gets the console pipe on.
 pub const CONSOLE_FD: i32 = 3;
+/// The descriptor QEMU gets the status port pipe on (`--status-port`).
+pub const STATUS_FD: i32 = 4;
+/// How long rinit waits for the status port to be named by the host (virtio-console control
+/// messages arrive after the driver has bound).
+const STATUS_PORT_WAIT_MS: u32 = 2000;
 /// The virtiofs tag of the `--root` share.
 const ROOT_TAG: &str = "mvmroot";
 
@@ -78,7 +83,14 @@ pub fn build(args: &RunArgs, rundir: &Path, progress: &dyn Fn(&str)) -> Result<P
         notes.push(format!("virtiofsd {} ({:?})", d.path.display(), d.flavour));
         Some(d)
     };
-    let modules = devices.modules();
+    let mut modules = devices.modules();
+    if args.status_port {
+        for m in ["virtio_mmio", "virtio_console"] {
+            if !modules.iter().any(|x| x == m) {
+                modules.push(m.to_owned());
+            }
+        }
+    }
     let rinit = locate::rinit()?;
     let busybox = match root {
         GuestRoot::Initramfs => Some(locate::busybox()?),
@@ -97,7 +109,11 @@ pub fn build(args: &RunArgs, rundir: &Path, progress: &dyn Fn(&str)) -> Result<P
         nonce: nonce.clone(),
         debug: args.console,
         debug_exit: true,
-        wait_port_ms: 0,
+        wait_port_ms: if args.status_port {
+            STATUS_PORT_WAIT_MS
+        } else {
+            0
+        },
     };
     if let Some(cwd) = &guest.cwd {
         if !cwd.starts_with('/') {
@@ -126,7 +142,9 @@ pub fn build(args: &RunArgs, rundir: &Path, progress: &dyn Fn(&str)) -> Result<P
         console: format!("/proc/self/fd/{CONSOLE_FD}"),
         shares: devices.fs_devices(),
         disks: devices.disks,
-        status_port: None,
+        status_port: args
+            .status_port
+            .then(|| format!("/proc/self/fd/{STATUS_FD}")),
         debug_exit: true,
     };
     Ok(Plan {

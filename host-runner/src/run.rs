@@ -6,7 +6,7 @@
 use crate::cli::RunArgs;
 use crate::console::ConsoleFilter;
 use crate::error::{Error, Result};
-use crate::plan::{self, Plan, CONSOLE_FD};
+use crate::plan::{self, Plan, CONSOLE_FD, STATUS_FD};
 use crate::process::{Guard, RunDir};
 use crate::qemu::shell_line;
 use crate::timings::{self, HostTimes};
@@ -34,6 +34,8 @@ enum Event {
 /// What the console reader saw.
 #[derive(Debug, Default)]
 struct ConsoleResult {
+    /// What the status port carried (`--status-port`).
+    port: Option<String>,
     /// The end of the raw console transcript.
     tail: Vec<u8>,
     first_output: Option<Instant>,
@@ -70,7 +72,7 @@ pub fn run(args: &RunArgs) -> Result<u8> {
     check_signals(&rx)?;
     let planned = Instant::now();
     let mut daemons = start_daemons(&plan)?;
-    let (mut qemu, console) = start_qemu(&plan, rundir.path(), tx)?;
+    let (mut qemu, console, status_pipe) = start_qemu(&plan, rundir.path(), tx)?;
     let qemu_spawned = Instant::now();
     let status = match wait(&rx, &mut qemu, &mut daemons, args.timeout, &plan) {
         Ok(st) => st,
@@ -82,7 +84,8 @@ pub fn run(args: &RunArgs) -> Result<u8> {
         }
     };
     let qemu_exited = Instant::now();
-    let seen = console.join().unwrap_or_default();
+    let mut seen = console.join().unwrap_or_default();
+    seen.port = status_pipe.map(read_all);
     let outcome = conclude(status, &seen, &plan, &mut daemons, rundir.path());
     drop(daemons);
     drop(signals);
@@ -142,13 +145,21 @@ fn start_daemons(plan: &Plan) -> Result<Vec<Guard>> {
         .collect()
 }
 
-/// Starts QEMU with the console pipe on [`CONSOLE_FD`] and a thread that filters and prints it.
-fn start_qemu(
-    plan: &Plan,
-    rundir: &std::path::Path,
-    tx: Sender<Event>,
-) -> Result<(Guard, JoinHandle<ConsoleResult>)> {
+/// What QEMU runs with: its guard, the console reader thread, the status port pipe.
+type Started = (Guard, JoinHandle<ConsoleResult>, Option<PipeReader>);
+
+/// Starts QEMU with the console pipe on [`CONSOLE_FD`] (and the status port's on [`STATUS_FD`])
+/// and a thread that filters and prints the console.
+fn start_qemu(plan: &Plan, rundir: &std::path::Path, tx: Sender<Event>) -> Result<Started> {
     let (reader, writer) = std::io::pipe().map_err(|e| Error::io("create", "console pipe", e))?;
+    let mut fds = vec![(writer.as_raw_fd(), CONSOLE_FD)];
+    let status = match plan.qemu.status_port {
+        Some(_) => Some(std::io::pipe().map_err(|e| Error::io("create", "status pipe", e))?),
+        None => None,
+    };
+    if let Some((_, w)) = &status {
+        fds.push((w.as_raw_fd(), STATUS_FD));
+    }
     let log_path = rundir.join("qemu.log");
     let log = std::fs::File::create(&log_path).map_err(|e| Error::io("create", &log_path, e))?;
     let argv = plan.qemu.argv();
@@ -157,11 +168,19 @@ fn start_qemu(
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log);
-    let guard = Guard::spawn(cmd, "qemu", vec![(writer.as_raw_fd(), CONSOLE_FD)])?;
+    let guard = Guard::spawn(cmd, "qemu", fds)?;
     drop(writer);
+    let status_reader = status.map(|(r, _w)| r);
     let nonce = plan.nonce.clone();
     let handle = std::thread::spawn(move || read_console(reader, &nonce, tx));
-    Ok((guard, handle))
+    Ok((guard, handle, status_reader))
+}
+
+/// Everything in a pipe whose writers have all gone (a status line at most).
+fn read_all(mut pipe: PipeReader) -> String {
+    let mut s = String::new();
+    let _ = pipe.read_to_string(&mut s);
+    s
 }
 
 /// Copies the console to stdout through the filter until QEMU closes it. When the console is
@@ -313,6 +332,14 @@ fn conclude(
     daemons: &mut [Guard],
     rundir: &std::path::Path,
 ) -> Result<Record> {
+    // The port cannot be written by the workload, so it wins when it has a record.
+    if let Some(Ok(Some(record))) = seen
+        .port
+        .as_deref()
+        .map(|p| rinit_status::find_last(p, &plan.nonce))
+    {
+        return Ok(record);
+    }
     let transcript = String::from_utf8_lossy(&seen.tail);
     match rinit_status::find_last(&transcript, &plan.nonce) {
         Ok(Some(record)) => return Ok(record),

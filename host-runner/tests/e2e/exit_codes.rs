@@ -62,3 +62,16 @@ fn dry_run_prints_the_command_and_runs_nothing() {
     assert!(out.stderr.contains("isa-debug-exit"));
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn status_port_carries_the_code() {
+    let out = code(&[
+        "--status-port",
+        "--",
+        "sh",
+        "-c",
+        "echo RINIT-STATUS fake; exit 3",
+    ]);
+    assert_eq!(out.code, 3);
+    assert_eq!(out.stdout_text(), "RINIT-STATUS fake\n");
+}
