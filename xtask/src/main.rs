@@ -13,6 +13,7 @@ use std::process::ExitCode;
 
 mod bench;
 mod bench_fw_cost;
+mod bench_rinit;
 mod ci;
 mod demo;
 mod kernel;
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
         "demo" => demo::run(),
         "test" => ci::test(),
         "bench-fw" => bench_fw_cost::report(10).and_then(|()| bench::run(rest)),
+        "bench-rinit" => bench_rinit::run(rest),
         "fetch-kernel" => kernel::fetch().map(|_| ()),
         "build-probe" => probe::build().map(|_| ()),
         "build-fw" => rom::build(rest.iter().any(|a| a == "--log")).map(|_| ()),

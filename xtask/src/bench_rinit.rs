@@ -1,0 +1,411 @@
+//! `cargo xtask bench-rinit [--runs N]`: rinit's start-up cost against a busybox shell init.
+//!
+//! Both inits boot the Debian cloud kernel (PVH `vmlinux`, from `mvm::kernel`'s cache) under
+//! TCG `microvm` from an initramfs holding the same modules (with a `modules.dep` made by
+//! `depmod -b`) and `rinit-probe` as the workload, and do the same work: proc, sysfs, devtmpfs,
+//! module loading, devpts, `/dev/shm`, `/run`, `/tmp`, cgroup2, the `/dev` links, `lo` up, the
+//! hostname, then exec the workload (`probe exit 0`). Each is measured from inside the guest,
+//! from its first instruction to the workload's start, with module loading apart:
+//!
+//! - rinit: the timing marks of its status record (`t_start`, `t_modules`, `t_exec`, µs of
+//!   `CLOCK_BOOTTIME`);
+//! - busybox `sh`: the kernel's timestamps of three `/dev/kmsg` lines the script writes
+//!   (`bench start`, `bench modules`, `bench exec`).
+//!
+//! The four cases (each init without and with modules) take turns, `N` rounds after one
+//! unrecorded warm-up round. The markdown table (median, min–max, ratio to busybox) is printed
+//! and written to `target/bench/rinit.md`, with rinit's stripped size.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mvm::cpio::{Archive, DeviceKind};
+
+use crate::{kernel, util};
+
+const MUSL: &str = "x86_64-unknown-linux-musl";
+const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
+/// The modules of the "with modules" cases, as given to each init, and their files (with the
+/// dependencies `virtio` and `virtio_ring`).
+const MODULES: &str = "virtio_mmio,virtio_console";
+const MODULE_FILES: &[&str] = &[
+    "drivers/virtio/virtio.ko",
+    "drivers/virtio/virtio_ring.ko",
+    "drivers/virtio/virtio_mmio.ko",
+    "drivers/char/virtio_console.ko",
+];
+
+/// The baseline: a busybox `sh` `/init` doing rinit's steps as shell commands, timed by kmsg
+/// lines. Modules come from the kernel's `MODS=a,b` (an unknown `NAME=value` parameter becomes
+/// init's environment).
+const BUSYBOX_INIT: &str = include_str!("../../guest-init/bench/busybox-init.sh");
+
+/// One init × module choice and its samples (ms).
+#[derive(Default)]
+struct Case {
+    rinit: bool,
+    modules: bool,
+    to_modules: Vec<f64>,
+    to_exec: Vec<f64>,
+    failed: usize,
+}
+
+impl Case {
+    fn name(&self) -> &'static str {
+        if self.rinit {
+            "rinit"
+        } else {
+            "busybox sh"
+        }
+    }
+
+    /// The command-line words of this case, after the common ones.
+    fn append(&self) -> String {
+        match (self.rinit, self.modules) {
+            (true, false) => "rinit.nonce=bench -- /bin/probe exit 0".into(),
+            (true, true) => {
+                format!("rinit.nonce=bench rinit.modules={MODULES} -- /bin/probe exit 0")
+            }
+            (false, false) => String::new(),
+            (false, true) => format!("MODS={MODULES}"),
+        }
+    }
+
+    /// Boots once; keeps the sample unless this is the warm-up round.
+    fn measure(&mut self, argv: &[String], warm_up: bool) {
+        let parse = if self.rinit {
+            rinit_sample
+        } else {
+            busybox_sample
+        };
+        let sample = boot(argv).and_then(|serial| parse(&serial));
+        eprintln!("{:10} modules={:5} {sample:?}", self.name(), self.modules);
+        match sample {
+            Some(_) if warm_up => {}
+            Some((m, e)) => {
+                self.to_modules.push(m);
+                self.to_exec.push(e);
+            }
+            None => self.failed += 1,
+        }
+    }
+}
+
+/// Run the benchmark; `args` are the task's arguments (`--runs N`).
+pub fn run(args: &[String]) -> Result<(), String> {
+    let runs = parse_runs(args)?;
+    let k = kernel::fetch_kernel()?;
+    let build = util::cargo()
+        .args(["build", "--release", "-p", "rinit", "-p", "rinit-probe"])
+        .args(["--target", MUSL])
+        .status();
+    if !build.is_ok_and(|s| s.success()) {
+        return Err("building rinit and rinit-probe for musl failed".into());
+    }
+    let bins = util::root().join("target").join(MUSL).join("release");
+    let dir = util::root().join("target/bench/rinit");
+    let (rinit_cpio, busybox_cpio) = initramfs_pair(&k, &bins, &dir)?;
+    // The firmware does not change what is measured: fw.rom when built, else qboot.
+    let fw_rom = util::root().join("target/fw.rom");
+    let firmware = match fw_rom.is_file() {
+        true => fw_rom,
+        false => PathBuf::from("/usr/share/qemu/qboot.rom"),
+    };
+    let khz = mvm::host::tsc_khz().map_err(|e| e.to_string())?;
+    let base = format!("console=ttyS0 tsc_early_khz={khz} cryptomgr.notests panic=-1 quiet");
+    let mut cases =
+        [(true, false), (false, false), (true, true), (false, true)].map(|(rinit, modules)| Case {
+            rinit,
+            modules,
+            ..Case::default()
+        });
+    let load_before = load1();
+    for round in 0..=runs {
+        eprintln!(
+            "round {round}{}",
+            if round == 0 { " (warm-up)" } else { "" }
+        );
+        for case in cases.iter_mut() {
+            let cpio = if case.rinit {
+                &rinit_cpio
+            } else {
+                &busybox_cpio
+            };
+            let append = format!("{base} {}", case.append());
+            case.measure(&qemu_argv(&firmware, &k.vmlinux, cpio, &append), round == 0);
+        }
+    }
+    let context = format!(
+        "Kernel `{}` (PVH vmlinux), firmware `{}`, `-m 256M -smp 1`, TCG; {runs} rounds after \
+         one warm-up round; load average {load_before} before, {} after. {}",
+        k.kver,
+        firmware.file_name().unwrap_or_default().to_string_lossy(),
+        load1(),
+        sizes(&bins.join("rinit"), &dir)?,
+    );
+    let table = report(&cases, &context);
+    print!("{table}");
+    let out = util::root().join("target/bench/rinit.md");
+    std::fs::write(&out, &table).map_err(|e| format!("{}: {e}", out.display()))?;
+    eprintln!("wrote {}", out.display());
+    Ok(())
+}
+
+fn parse_runs(args: &[String]) -> Result<usize, String> {
+    match args {
+        [] => Ok(12),
+        [flag, n] if flag == "--runs" => match n.parse() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!("--runs wants a positive number, not {n:?}")),
+        },
+        _ => Err("usage: cargo xtask bench-rinit [--runs N]".into()),
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Writes the two initramfs images under `dir`: rinit as `/init`, and the busybox script.
+fn initramfs_pair(
+    k: &mvm::kernel::Kernel,
+    bins: &Path,
+    dir: &Path,
+) -> Result<(PathBuf, PathBuf), String> {
+    let staging = dir.join("modules");
+    let _ = std::fs::remove_dir_all(&staging);
+    let moddir = staging.join("lib/modules").join(&k.kver);
+    let mut files: Vec<String> = MODULE_FILES.iter().map(|m| format!("kernel/{m}")).collect();
+    files.extend(["modules.builtin".into(), "modules.order".into()]);
+    for rel in &files {
+        let dst = moddir.join(rel);
+        std::fs::create_dir_all(dst.parent().unwrap_or(&moddir)).map_err(|e| e.to_string())?;
+        std::fs::copy(k.modules.join(rel), &dst).map_err(|e| format!("copy {rel}: {e}"))?;
+    }
+    util::run(Command::new("depmod").arg("-b").arg(&staging).arg(&k.kver))?;
+    files.push("modules.dep".into());
+    let busybox = mvm::locate::busybox().map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for (name, init) in [
+        ("rinit.cpio", read(&bins.join("rinit"))?),
+        ("busybox.cpio", BUSYBOX_INIT.as_bytes().to_vec()),
+    ] {
+        let err = |e: mvm::cpio::CpioError| e.to_string();
+        let mut a = Archive::new();
+        a.file("init", 0o755, init).map_err(err)?;
+        a.file("bin/probe", 0o755, read(&bins.join("rinit-probe"))?)
+            .map_err(err)?;
+        a.file("bin/busybox", 0o755, read(&busybox)?).map_err(err)?;
+        a.device("dev/console", 0o600, DeviceKind::Char, 5, 1)
+            .map_err(err)?;
+        a.device("dev/kmsg", 0o644, DeviceKind::Char, 1, 11)
+            .map_err(err)?;
+        for dir in ["proc", "sys"] {
+            a.dir(dir, 0o555).map_err(err)?;
+        }
+        for rel in &files {
+            let path = format!("lib/modules/{}/{rel}", k.kver);
+            a.file(&path, 0o644, read(&moddir.join(rel))?)
+                .map_err(err)?;
+        }
+        let path = dir.join(name);
+        std::fs::write(&path, a.to_bytes().map_err(err)?).map_err(|e| e.to_string())?;
+        out.push(path);
+    }
+    Ok((out[0].clone(), out[1].clone()))
+}
+
+fn qemu_argv(firmware: &Path, kernel: &Path, initrd: &Path, append: &str) -> Vec<String> {
+    let fixed = "-M microvm,accel=tcg -m 256M -smp 1 -nodefaults -no-user-config -display none \
+                 -no-reboot -serial stdio -bios";
+    let mut argv: Vec<String> = fixed.split_whitespace().map(String::from).collect();
+    let path = |p: &Path| p.display().to_string();
+    argv.extend([
+        path(firmware),
+        "-kernel".into(),
+        path(kernel),
+        "-initrd".into(),
+    ]);
+    argv.extend([path(initrd), "-append".into(), append.into()]);
+    argv
+}
+
+/// Boots QEMU with `argv`; returns the serial console, or `None` if QEMU failed or hung.
+fn boot(argv: &[String]) -> Option<String> {
+    let mut child = Command::new("qemu-system-x86_64")
+        .args(argv)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let mut stdout = child.stdout.take()?;
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut text);
+        text
+    });
+    let deadline = Instant::now() + BOOT_TIMEOUT;
+    // Polling is fine here: what is measured are the guest's own clocks, not this loop.
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    let serial = reader.join().ok()?;
+    status.filter(|s| s.success()).map(|_| serial)
+}
+
+/// `value` of ` key=value` in `line`.
+fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// (start → modules loaded, start → exec) in ms from rinit's status record (exit 0 required).
+fn rinit_sample(serial: &str) -> Option<(f64, f64)> {
+    let line = serial
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("RINIT-STATUS bench v1 "))?;
+    let us = |key| field(line, key)?.parse::<f64>().ok();
+    (field(line, "code")? == "0").then_some(())?;
+    let (start, modules, exec) = (us("t_start")?, us("t_modules")?, us("t_exec")?);
+    Some(((modules - start) / 1e3, (exec - start) / 1e3))
+}
+
+/// The timestamp (s) of the kernel log line `[   1.234567] <text>` on the console.
+fn kmsg_time(serial: &str, text: &str) -> Option<f64> {
+    serial.lines().find_map(|l| {
+        let (stamp, rest) = l.strip_prefix('[')?.split_once(']')?;
+        (rest.trim() == text).then(|| stamp.trim().parse().ok())?
+    })
+}
+
+/// (start → modules loaded, start → exec) in ms from the busybox init's kmsg lines.
+fn busybox_sample(serial: &str) -> Option<(f64, f64)> {
+    kmsg_time(serial, "bench code=0")?;
+    let start = kmsg_time(serial, "bench start")?;
+    let modules = kmsg_time(serial, "bench modules")?;
+    let exec = kmsg_time(serial, "bench exec")?;
+    Some(((modules - start) * 1e3, (exec - start) * 1e3))
+}
+
+/// rinit's size as built and stripped (`strip` into `dir`), and busybox's for comparison.
+fn sizes(rinit: &Path, dir: &Path) -> Result<String, String> {
+    let stripped = dir.join("rinit.stripped");
+    util::run(Command::new("strip").arg("-o").arg(&stripped).arg(rinit))?;
+    let len = |p: &Path| {
+        std::fs::metadata(p)
+            .map(|m| m.len())
+            .map_err(|e| e.to_string())
+    };
+    let busybox = mvm::locate::busybox().map_err(|e| e.to_string())?;
+    Ok(format!(
+        "rinit is {} bytes stripped ({} as built); the static busybox is {} bytes.",
+        len(&stripped)?,
+        len(rinit)?,
+        len(&busybox)?
+    ))
+}
+
+/// The 1-minute load average from `/proc/loadavg`.
+fn load1() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// Median, minimum and maximum of `v` (None when empty).
+fn stats(v: &[f64]) -> Option<(f64, f64, f64)> {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let mid = s.len() / 2;
+    let median = if s.len().is_multiple_of(2) {
+        (s.get(mid.checked_sub(1)?)? + s[mid]) / 2.0
+    } else {
+        s[mid]
+    };
+    Some((median, *s.first()?, *s.last()?))
+}
+
+fn report(cases: &[Case], context: &str) -> String {
+    let median = |v: &[f64]| stats(v).map(|s| s.0);
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "# rinit start-up cost (QEMU microvm, TCG)\n\n{context}\n"
+    );
+    let _ = writeln!(
+        t,
+        "| init | modules | start → exec, median (min–max) | ratio to busybox | start → modules loaded | modules loaded → exec | ok/runs |"
+    );
+    let _ = writeln!(t, "|---|---|---|---|---|---|---|");
+    for c in cases {
+        let base = cases
+            .iter()
+            .find(|b| !b.rinit && b.modules == c.modules)
+            .and_then(|b| median(&b.to_exec));
+        let exec = stats(&c.to_exec).map_or("–".into(), |(m, lo, hi)| {
+            format!("{m:.1} ms ({lo:.1}–{hi:.1})")
+        });
+        let ratio = match (median(&c.to_exec), base) {
+            (Some(m), Some(b)) if b > 0.0 => format!("{:.2}×", m / b),
+            _ => "–".into(),
+        };
+        let zip = c.to_exec.iter().zip(&c.to_modules);
+        let rest: Vec<f64> = zip.map(|(e, m)| e - m).collect();
+        let ms = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.1} ms"));
+        let mods = if c.modules { MODULES } else { "none" };
+        let ok = c.to_exec.len();
+        let _ = writeln!(
+            t,
+            "| {} | {mods} | {exec} | {ratio} | {} | {} | {ok}/{} |",
+            c.name(),
+            ms(median(&c.to_modules)),
+            ms(median(&rest)),
+            ok + c.failed
+        );
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_from_the_console() {
+        let serial = "x\nRINIT-STATUS bench v1 code=0 how=exit t_start=1000000 t_mounts=1030000 \
+                      t_modules=1010000 t_exec=1040000 t_exit=1050000 sum=0\n";
+        assert_eq!(rinit_sample(serial), Some((10.0, 40.0)));
+        assert_eq!(rinit_sample(&serial.replace("code=0", "code=1")), None);
+        let bb = "[    1.500000] bench start\r\n[    1.520000] bench modules\n\
+                  [    1.600000] bench exec\n[    1.700000] bench code=0\n";
+        let (m, e) = busybox_sample(bb).unwrap();
+        assert!(
+            (m - 20.0).abs() < 1e-6 && (e - 100.0).abs() < 1e-6,
+            "{m} {e}"
+        );
+        assert_eq!(busybox_sample(&bb.replace("code=0", "code=2")), None);
+    }
+
+    #[test]
+    fn stats_and_runs() {
+        assert_eq!(stats(&[3.0, 1.0, 2.0]), Some((2.0, 1.0, 3.0)));
+        assert_eq!(stats(&[4.0, 1.0]), Some((2.5, 1.0, 4.0)));
+        assert_eq!(stats(&[]), None);
+        assert_eq!(parse_runs(&[]), Ok(12));
+        assert_eq!(parse_runs(&["--runs".into(), "3".into()]), Ok(3));
+        assert!(parse_runs(&["--runs".into(), "0".into()]).is_err());
+    }
+}
