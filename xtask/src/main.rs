@@ -13,6 +13,7 @@ use std::process::ExitCode;
 
 mod bench;
 mod bench_fw_cost;
+mod bench_mvm;
 mod bench_rinit;
 mod ci;
 mod demo;
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
     let result = match task.as_str() {
         "demo" => demo::run(),
         "test" => ci::test(),
+        "bench-mvm" => bench_mvm::run(rest),
         "bench-fw" => bench_fw_cost::report(10).and_then(|()| bench::run(rest)),
         "bench-rinit" => bench_rinit::run(rest),
         "fetch-kernel" => kernel::fetch().map(|_| ()),
