@@ -9,6 +9,10 @@
 //! a moment ([`ConsoleFilter::idle`]), so a line shows at once even when the workload then waits.
 //! rinit writes the newline and the record in one `write`, so they are never an idle gap apart.
 
+use std::io::{PipeReader, Read, Write};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
 /// Longest record line accepted; a longer "marker" line is passed through as output.
 const MAX_RECORD: usize = 1024;
 
@@ -131,6 +135,106 @@ impl ConsoleFilter {
             out.push(b'\n');
         }
         out.append(&mut self.line);
+    }
+}
+
+// The reader thread of `mvm run`.
+
+/// What the console reader saw.
+#[derive(Debug, Default)]
+pub struct ConsoleResult {
+    /// What the status port carried (`--status-port`).
+    pub port: Option<String>,
+    /// The end of the raw console transcript.
+    pub tail: Vec<u8>,
+    pub first_output: Option<Instant>,
+    pub record_at: Option<Instant>,
+}
+
+/// Copies the console to stdout through the filter until QEMU closes it. When the console is
+/// idle for [`IDLE`], what the filter holds back is released, so a waiting workload's last line
+/// shows at once.
+pub fn read_console(
+    pipe: PipeReader,
+    nonce: &rinit_status::Nonce,
+    on_end: impl FnOnce(),
+) -> ConsoleResult {
+    let mut filter = ConsoleFilter::new(nonce, true);
+    let mut res = ConsoleResult::default();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut out = Vec::with_capacity(buf.len());
+    loop {
+        out.clear();
+        match read_or_idle(&pipe, &mut buf) {
+            ReadResult::Data(n) => {
+                res.first_output.get_or_insert_with(Instant::now);
+                res.keep_tail(&buf[..n]);
+                filter.feed(&buf[..n], &mut out);
+                if res.record_at.is_none() && filter.has_record() {
+                    res.record_at = Some(Instant::now());
+                }
+            }
+            ReadResult::Idle => filter.idle(&mut out),
+            ReadResult::End => break,
+        }
+        show(&out);
+    }
+    out.clear();
+    filter.finish(&mut out);
+    show(&out);
+    on_end();
+    res
+}
+
+/// Writes to stdout; a closed stdout must not stop the drain, or QEMU would block on the pipe.
+fn show(bytes: &[u8]) {
+    if bytes.is_empty() {
+        return;
+    }
+    let mut lock = std::io::stdout().lock();
+    let _ = lock.write_all(bytes).and_then(|()| lock.flush());
+}
+
+/// How long the console must be quiet before held-back output is released.
+const IDLE: Duration = Duration::from_millis(100);
+/// How much of the end of the console transcript is kept for finding the status record.
+const TAIL: usize = 16 * 1024;
+
+enum ReadResult {
+    Data(usize),
+    Idle,
+    End,
+}
+
+/// Waits up to [`IDLE`] for console data and reads it.
+fn read_or_idle(mut pipe: &PipeReader, buf: &mut [u8]) -> ReadResult {
+    let mut pfd = libc::pollfd {
+        fd: pipe.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = IDLE.as_millis() as libc::c_int;
+    // SAFETY: `pfd` is one valid pollfd for the duration of the call.
+    let ready = unsafe { libc::poll(&mut pfd, 1, ms) };
+    if ready == 0 {
+        return ReadResult::Idle;
+    }
+    loop {
+        match pipe.read(buf) {
+            Ok(0) => return ReadResult::End,
+            Ok(n) => return ReadResult::Data(n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return ReadResult::End,
+        }
+    }
+}
+
+impl ConsoleResult {
+    fn keep_tail(&mut self, data: &[u8]) {
+        self.tail.extend_from_slice(data);
+        if self.tail.len() > 2 * TAIL {
+            self.tail.drain(..self.tail.len() - TAIL);
+        }
     }
 }
 

@@ -54,28 +54,15 @@ pub struct Plan {
 /// Builds the plan; `rundir` holds the sockets, logs and per-run files.
 pub fn build(args: &RunArgs, rundir: &Path, progress: &dyn Fn(&str)) -> Result<Plan> {
     let argv = utf8_argv(args)?;
+    if let Some(cwd) = args.workdir.as_deref().filter(|c| !c.starts_with('/')) {
+        return Err(Error::Usage(format!("-w {cwd}: must be an absolute path")));
+    }
     let firmware = locate::firmware(&args.firmware)?;
     let mut notes = Vec::new();
-    let kernel = match &args.kernel {
-        Some(k) => bootkernel::given(k, args.modules.as_deref())?,
-        None => {
-            let (k, skipped) = bootkernel::default(progress)?;
-            if let Some(why) = skipped {
-                notes.push(format!("not using the host kernel: {why}"));
-            }
-            k
-        }
-    };
-    notes.push(kernel.describe());
-    let fw_for_probe = match args.firmware {
-        FirmwareChoice::Fw => Some(firmware.clone()),
-        _ => locate::firmware(&FirmwareChoice::Fw).ok(),
-    };
-    let decision = accel::decide(args.accel, &args.qemu, fw_for_probe.as_deref());
+    let kernel = choose_kernel(args, progress, &mut notes)?;
+    let decision = choose_accel(args, &firmware);
     notes.push(format!("accelerator {}", decision.accel.name()));
-
     let mut devices = Devices::from_args(args, rundir)?;
-    let root = devices.root.clone();
     let virtiofsd = if devices.daemons.is_empty() {
         None
     } else {
@@ -83,27 +70,13 @@ pub fn build(args: &RunArgs, rundir: &Path, progress: &dyn Fn(&str)) -> Result<P
         notes.push(format!("virtiofsd {} ({:?})", d.path.display(), d.flavour));
         Some(d)
     };
-    let mut modules = devices.modules();
-    if args.status_port {
-        for m in ["virtio_mmio", "virtio_console"] {
-            if !modules.iter().any(|x| x == m) {
-                modules.push(m.to_owned());
-            }
-        }
-    }
-    let rinit = locate::rinit()?;
-    let busybox = match root {
-        GuestRoot::Initramfs => Some(locate::busybox()?),
-        _ => None,
-    };
-    let (base_initrd, modules) = build_initramfs(&kernel, &rinit, &modules, busybox.as_deref())?;
-
+    let (base_initrd, modules) = initramfs_for(args, &kernel, &devices)?;
     let nonce = new_nonce();
     let guest = GuestConfig {
         argv,
         env: args.env.clone(),
         cwd: args.workdir.clone(),
-        root,
+        root: devices.root.clone(),
         mounts: std::mem::take(&mut devices.mounts),
         modules,
         nonce: nonce.clone(),
@@ -115,20 +88,11 @@ pub fn build(args: &RunArgs, rundir: &Path, progress: &dyn Fn(&str)) -> Result<P
             0
         },
     };
-    if let Some(cwd) = &guest.cwd {
-        if !cwd.starts_with('/') {
-            return Err(Error::Usage(format!("-w {cwd}: must be an absolute path")));
-        }
-    }
     let encoded = guest.encode();
     let (initrd, spec) = match encoded.spec {
         None => (base_initrd.clone(), None),
-        Some(text) => {
-            let p = rundir.join("initrd");
-            (p.clone(), Some((p, text)))
-        }
+        Some(text) => (rundir.join("initrd"), Some((rundir.join("initrd"), text))),
     };
-    let append = kernel_cmdline(args.console, args.append.as_deref(), &encoded.cmdline)?;
     let qemu = QemuCmd {
         binary: args.qemu.clone(),
         accel: decision.accel,
@@ -138,10 +102,10 @@ pub fn build(args: &RunArgs, rundir: &Path, progress: &dyn Fn(&str)) -> Result<P
         firmware: Some(firmware),
         kernel: kernel.image.clone(),
         initrd,
-        append,
+        append: kernel_cmdline(args.console, args.append.as_deref(), &encoded.cmdline)?,
         console: format!("/proc/self/fd/{CONSOLE_FD}"),
         shares: devices.fs_devices(),
-        disks: devices.disks,
+        disks: std::mem::take(&mut devices.disks),
         status_port: args
             .status_port
             .then(|| format!("/proc/self/fd/{STATUS_FD}")),
@@ -158,6 +122,57 @@ pub fn build(args: &RunArgs, rundir: &Path, progress: &dyn Fn(&str)) -> Result<P
         notes,
         accel_note: decision.note,
     })
+}
+
+/// `--kernel`, else the default kernel (noting why the host's was not used).
+fn choose_kernel(
+    args: &RunArgs,
+    progress: &dyn Fn(&str),
+    notes: &mut Vec<String>,
+) -> Result<BootKernel> {
+    let kernel = match &args.kernel {
+        Some(k) => bootkernel::given(k, args.modules.as_deref())?,
+        None => {
+            let (k, skipped) = bootkernel::default(progress)?;
+            if let Some(why) = skipped {
+                notes.push(format!("not using the host kernel: {why}"));
+            }
+            k
+        }
+    };
+    notes.push(kernel.describe());
+    Ok(kernel)
+}
+
+/// The accelerator; the KVM probe boots this project's fw.rom, whichever firmware the run uses.
+fn choose_accel(args: &RunArgs, firmware: &Path) -> accel::Decision {
+    let fw_for_probe = match args.firmware {
+        FirmwareChoice::Fw => Some(firmware.to_owned()),
+        _ => locate::firmware(&FirmwareChoice::Fw).ok(),
+    };
+    accel::decide(args.accel, &args.qemu, fw_for_probe.as_deref())
+}
+
+/// The cached initramfs for the devices in use, and the modules rinit must load.
+fn initramfs_for(
+    args: &RunArgs,
+    kernel: &BootKernel,
+    devices: &Devices,
+) -> Result<(PathBuf, Vec<String>)> {
+    let mut modules = devices.modules();
+    if args.status_port {
+        for m in ["virtio_mmio", "virtio_console"] {
+            if !modules.iter().any(|x| x == m) {
+                modules.push(m.to_owned());
+            }
+        }
+    }
+    let rinit = locate::rinit()?;
+    let busybox = match devices.root {
+        GuestRoot::Initramfs => Some(locate::busybox()?),
+        _ => None,
+    };
+    build_initramfs(kernel, &rinit, &modules, busybox.as_deref())
 }
 
 /// The kernel command line: console, speed and failure settings, then rinit's words.

@@ -4,16 +4,16 @@
 //! directory; so every exit path, errors and signals included, leaves nothing behind.
 
 use crate::cli::RunArgs;
-use crate::console::ConsoleFilter;
+use crate::console::{read_console, ConsoleResult};
 use crate::error::{Error, Result};
 use crate::plan::{self, Plan, CONSOLE_FD, STATUS_FD};
 use crate::process::{Guard, RunDir};
 use crate::qemu::shell_line;
 use crate::timings::{self, HostTimes};
-use rinit_status::{Nonce, Record};
+use rinit_status::Record;
 
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
-use std::io::{PipeReader, Read, Write};
+use std::io::{PipeReader, Read};
 use std::os::fd::AsRawFd;
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -31,17 +31,6 @@ enum Event {
     ConsoleClosed,
 }
 
-/// What the console reader saw.
-#[derive(Debug, Default)]
-struct ConsoleResult {
-    /// What the status port carried (`--status-port`).
-    port: Option<String>,
-    /// The end of the raw console transcript.
-    tail: Vec<u8>,
-    first_output: Option<Instant>,
-    record_at: Option<Instant>,
-}
-
 /// Runs `args`; returns the exit status for `mvm` (the workload's, or the runner's for errors).
 pub fn run(args: &RunArgs) -> Result<u8> {
     let start = Instant::now();
@@ -54,15 +43,7 @@ pub fn run(args: &RunArgs) -> Result<u8> {
         }
     };
     let plan = plan::build(args, rundir.path(), &say)?;
-    if let Some(note) = &plan.accel_note {
-        say(note);
-    }
-    if args.verbose {
-        plan.notes.iter().for_each(|n| eprintln!("mvm: {n}"));
-    }
-    if args.print_cmd || args.dry_run {
-        print_commands(&plan);
-    }
+    announce(args, &plan);
     if args.dry_run {
         return Ok(0);
     }
@@ -89,7 +70,6 @@ pub fn run(args: &RunArgs) -> Result<u8> {
     let outcome = conclude(status, &seen, &plan, &mut daemons, rundir.path());
     drop(daemons);
     drop(signals);
-    let end = Instant::now();
     if args.timings || args.verbose {
         let host = HostTimes {
             start,
@@ -98,12 +78,25 @@ pub fn run(args: &RunArgs) -> Result<u8> {
             first_output: seen.first_output,
             record: seen.record_at,
             qemu_exited,
-            end,
+            end: Instant::now(),
         };
         let marks = outcome.as_ref().ok().map(|r| r.marks);
         eprint!("{}", timings::render(&host, marks.as_ref()));
     }
     outcome.map(|r| r.outcome.code())
+}
+
+/// The notes and command lines the options ask for, on stderr.
+fn announce(args: &RunArgs, plan: &Plan) {
+    if let Some(note) = plan.accel_note.as_ref().filter(|_| !args.quiet) {
+        eprintln!("mvm: {note}");
+    }
+    if args.verbose {
+        plan.notes.iter().for_each(|n| eprintln!("mvm: {n}"));
+    }
+    if args.print_cmd || args.dry_run {
+        print_commands(plan);
+    }
 }
 
 fn print_commands(plan: &Plan) {
@@ -172,7 +165,11 @@ fn start_qemu(plan: &Plan, rundir: &std::path::Path, tx: Sender<Event>) -> Resul
     drop(writer);
     let status_reader = status.map(|(r, _w)| r);
     let nonce = plan.nonce.clone();
-    let handle = std::thread::spawn(move || read_console(reader, &nonce, tx));
+    let handle = std::thread::spawn(move || {
+        read_console(reader, &nonce, move || {
+            let _ = tx.send(Event::ConsoleClosed);
+        })
+    });
     Ok((guard, handle, status_reader))
 }
 
@@ -181,89 +178,6 @@ fn read_all(mut pipe: PipeReader) -> String {
     let mut s = String::new();
     let _ = pipe.read_to_string(&mut s);
     s
-}
-
-/// Copies the console to stdout through the filter until QEMU closes it. When the console is
-/// idle for [`IDLE`], what the filter holds back is released, so a waiting workload's last line
-/// shows at once.
-fn read_console(pipe: PipeReader, nonce: &Nonce, tx: Sender<Event>) -> ConsoleResult {
-    let mut filter = ConsoleFilter::new(nonce, true);
-    let mut res = ConsoleResult::default();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut out = Vec::with_capacity(buf.len());
-    loop {
-        out.clear();
-        match read_or_idle(&pipe, &mut buf) {
-            ReadResult::Data(n) => {
-                res.first_output.get_or_insert_with(Instant::now);
-                res.keep_tail(&buf[..n]);
-                filter.feed(&buf[..n], &mut out);
-                if res.record_at.is_none() && filter.has_record() {
-                    res.record_at = Some(Instant::now());
-                }
-            }
-            ReadResult::Idle => filter.idle(&mut out),
-            ReadResult::End => break,
-        }
-        show(&out);
-    }
-    out.clear();
-    filter.finish(&mut out);
-    show(&out);
-    let _ = tx.send(Event::ConsoleClosed);
-    res
-}
-
-/// Writes to stdout; a closed stdout must not stop the drain, or QEMU would block on the pipe.
-fn show(bytes: &[u8]) {
-    if bytes.is_empty() {
-        return;
-    }
-    let mut lock = std::io::stdout().lock();
-    let _ = lock.write_all(bytes).and_then(|()| lock.flush());
-}
-
-/// How long the console must be quiet before held-back output is released.
-const IDLE: Duration = Duration::from_millis(100);
-/// How much of the end of the console transcript is kept for finding the status record.
-const TAIL: usize = 16 * 1024;
-
-enum ReadResult {
-    Data(usize),
-    Idle,
-    End,
-}
-
-/// Waits up to [`IDLE`] for console data and reads it.
-fn read_or_idle(mut pipe: &PipeReader, buf: &mut [u8]) -> ReadResult {
-    let mut pfd = libc::pollfd {
-        fd: pipe.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    let ms = IDLE.as_millis() as libc::c_int;
-    // SAFETY: `pfd` is one valid pollfd for the duration of the call.
-    let ready = unsafe { libc::poll(&mut pfd, 1, ms) };
-    if ready == 0 {
-        return ReadResult::Idle;
-    }
-    loop {
-        match pipe.read(buf) {
-            Ok(0) => return ReadResult::End,
-            Ok(n) => return ReadResult::Data(n),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => return ReadResult::End,
-        }
-    }
-}
-
-impl ConsoleResult {
-    fn keep_tail(&mut self, data: &[u8]) {
-        self.tail.extend_from_slice(data);
-        if self.tail.len() > 2 * TAIL {
-            self.tail.drain(..self.tail.len() - TAIL);
-        }
-    }
 }
 
 /// Waits for QEMU to exit; a timeout, a signal, or a daemon dying first is an error (the guards
