@@ -4,6 +4,13 @@
 //! - [`kernel`]: fetch the Debian cloud kernel into a cache and extract its PVH `vmlinux`.
 //! - [`cpio`]: write initramfs archives (cpio "newc").
 //! - [`host`]: host facts such as the TSC frequency for `tsc_early_khz=`.
+//!
+//! The runner, `mvm run [OPTIONS] -- CMD` ([`run::run`]), in the order a run uses it:
+//! [`cli`] (options) → [`plan`] (kernel via [`bootkernel`], firmware and rinit via [`locate`],
+//! [`accel`], shares and disks, [`modules`], the cached [`initramfs`], rinit's settings via
+//! [`guest`], the [`qemu`] argv) → [`virtiofsd`] daemons and QEMU as [`process`] guards →
+//! [`console`] (output and the status record) → exit status ([`error`]) and [`timings`].
+//! [`doctor`] checks the host.
 
 pub mod cpio;
 pub mod host;
