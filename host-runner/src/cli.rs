@@ -71,7 +71,7 @@ pub struct RunArgs {
     /// Debian cloud kernel.
     #[arg(long, env = "MVM_KERNEL")]
     pub kernel: Option<PathBuf>,
-    /// Modules directory of --kernel (lib/modules/<release>); default: found next to it.
+    /// Modules directory of --kernel (lib/modules/RELEASE); default: found next to it.
     #[arg(long)]
     pub modules: Option<PathBuf>,
     /// Directory shared by virtiofs as the guest's root (read-only unless --rw).
@@ -86,7 +86,7 @@ pub struct RunArgs {
     /// Filesystem type of --disk.
     #[arg(long, default_value = "ext4")]
     pub disk_fstype: String,
-    /// Extra share HOST:GUEST[:ro], by virtiofs (repeatable).
+    /// Extra share HOST:GUEST, or HOST:GUEST:ro for read-only, by virtiofs (repeatable).
     #[arg(short = 'v', long = "volume", value_parser = parse_volume)]
     pub volumes: Vec<Volume>,
     /// Working directory of CMD in the guest (absolute).

@@ -152,7 +152,7 @@ pub struct ConsoleResult {
 }
 
 /// Copies the console to stdout through the filter until QEMU closes it. When the console is
-/// idle for [`IDLE`], what the filter holds back is released, so a waiting workload's last line
+/// idle for `IDLE`, what the filter holds back is released, so a waiting workload's last line
 /// shows at once.
 pub fn read_console(
     pipe: PipeReader,

@@ -98,7 +98,7 @@ impl Guard {
         Ok(st)
     }
 
-    /// Stops the child if it still runs (SIGTERM, then SIGKILL after [`GRACE`]) and reaps it.
+    /// Stops the child if it still runs (SIGTERM, then SIGKILL after `GRACE`) and reaps it.
     pub fn stop(&mut self) {
         if matches!(self.try_wait(), Ok(Some(_))) {
             return;
