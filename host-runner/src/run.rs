@@ -15,6 +15,7 @@ use rinit_status::Record;
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
 use std::io::{PipeReader, Read};
 use std::os::fd::AsRawFd;
+use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
@@ -270,13 +271,16 @@ fn conclude(
         }
     }
     let qemu_msg = crate::virtiofsd::last_log_line(&rundir.join("qemu.log"));
-    match (status.code(), qemu_msg) {
-        (Some(1), Some(msg)) if seen.first_output.is_none() => Err(Error::Qemu(msg)),
-        (_, msg) => Err(Error::NoRecord(format!(
-            "QEMU {status}{}",
-            msg.map(|m| format!(": {m}")).unwrap_or_default()
-        ))),
+    // QEMU failing (status 1, or a crash) before the guest printed anything is a setup error;
+    // a guest that ran and ended without a record is not.
+    let qemu_failed = status.code() == Some(1) || status.signal().is_some();
+    if qemu_failed && seen.first_output.is_none() {
+        return Err(Error::Qemu(qemu_msg.unwrap_or_else(|| status.to_string())));
     }
+    Err(Error::NoRecord(format!(
+        "QEMU {status}{}",
+        qemu_msg.map(|m| format!(": {m}")).unwrap_or_default()
+    )))
 }
 
 /// Forwards SIGINT, SIGTERM, SIGHUP and SIGCHLD to the run loop; unregisters nothing (mvm exits

@@ -75,3 +75,39 @@ fn status_port_carries_the_code() {
     assert_eq!(out.code, 3);
     assert_eq!(out.stdout_text(), "RINIT-STATUS fake\n");
 }
+
+#[test]
+fn qemu_that_fails_to_start_is_125() {
+    let out = code(&["--qemu", "false", "--", "true"]);
+    assert_eq!(out.code, 125, "{}", out.stderr);
+    assert_eq!(out.stderr, "mvm: error: qemu: exit status: 1\n");
+    let out = code(&["--qemu", "/nonexistent/qemu", "--", "true"]);
+    assert_eq!(out.code, 125, "{}", out.stderr);
+    assert!(out
+        .stderr
+        .starts_with("mvm: error: /nonexistent/qemu: cannot start it"));
+}
+
+#[test]
+fn doctor_reports_each_check() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mvm"))
+        .arg("doctor")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for what in [
+        "qemu",
+        "fw.rom",
+        "kvm",
+        "virtiofsd",
+        "rinit",
+        "kernel",
+        "tsc",
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.get(6..).is_some_and(|r| r.starts_with(what))),
+            "{what} missing:\n{text}"
+        );
+    }
+}
