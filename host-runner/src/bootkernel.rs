@@ -139,6 +139,30 @@ fn modules_near(image: &Path, kver: &str) -> Option<PathBuf> {
         .find(|d| d.is_dir())
 }
 
+/// The PVH `vmlinux` of a bzImage, extracted once into `<cache>/pvh/` (named by the image's
+/// release, size and mtime). `None` when the image cannot be booted through PVH (no PVH note,
+/// a compression without a tool on the host): the caller keeps the bzImage.
+pub fn pvh_cached(image: &Path, release: &str, cache_dir: &Path) -> Option<PathBuf> {
+    let meta = std::fs::metadata(image).ok()?;
+    let mtime = meta
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    let dir = cache_dir.join("pvh");
+    let out = dir.join(format!("{release}-{}-{mtime}.vmlinux", meta.len()));
+    if out.is_file() {
+        return Some(out);
+    }
+    std::fs::create_dir_all(&dir).ok()?;
+    let tmp = dir.join(format!(".tmp-{}", std::process::id()));
+    let made =
+        crate::kernel::write_vmlinux(image, &tmp).is_ok() && std::fs::rename(&tmp, &out).is_ok();
+    let _ = std::fs::remove_file(&tmp);
+    made.then_some(out)
+}
+
 /// The host's kernel if it suits a microvm guest, with the reason when it does not.
 pub fn host() -> std::result::Result<BootKernel, String> {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
@@ -204,11 +228,19 @@ pub fn cached(progress: &dyn Fn(&str)) -> Result<BootKernel> {
     })
 }
 
-/// The default kernel: the host's when suitable, else the cached one. Returns the reason the
-/// host kernel was skipped, for `--verbose`.
+/// The default kernel: the host's when suitable (booted through PVH when its `vmlinux` can be
+/// extracted), else the cached one. Returns the reason the host kernel was skipped.
 pub fn default(progress: &dyn Fn(&str)) -> Result<(BootKernel, Option<String>)> {
     match host() {
-        Ok(k) => Ok((k, None)),
+        Ok(mut k) => {
+            let cache = crate::kernel::cache_dir()?;
+            let release = k.kver.clone().unwrap_or_default();
+            if let Some(vmlinux) = pvh_cached(&k.image, &release, &cache) {
+                k.image = vmlinux;
+                k.protocol = Protocol::Pvh;
+            }
+            Ok((k, None))
+        }
         Err(why) => Ok((cached(progress)?, Some(why))),
     }
 }
@@ -240,6 +272,27 @@ mod tests {
         assert_eq!(config_value(c, "CONFIG_PVH"), None);
         assert_eq!(config_value(c, "CONFIG_X"), None);
         assert_eq!(config_value(c, "CONFIG_VIRTIO"), None);
+    }
+
+    #[test]
+    fn pvh_extraction_is_cached_and_refuses_non_kernels() {
+        let dir = std::env::temp_dir().join(format!("mvm-pvh-{}", std::process::id()));
+        assert_eq!(pvh_cached(Path::new("/etc/hostname"), "x", &dir), None);
+        assert!(
+            !dir.join("pvh").read_dir().unwrap().any(|_| true),
+            "no temp left"
+        );
+        // A real bzImage, when the kernel cache has one (cargo xtask fetch-kernel).
+        let cached = crate::kernel::cache_dir()
+            .ok()
+            .and_then(|c| crate::kernel::cached(&c).ok().flatten());
+        if let Some(k) = cached {
+            let out = pvh_cached(&k.vmlinuz, &k.kver, &dir).expect("PVH vmlinux");
+            assert_eq!(inspect(&out).unwrap().0, Protocol::Pvh);
+            let again = pvh_cached(&k.vmlinuz, &k.kver, &dir).unwrap();
+            assert_eq!(again, out);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

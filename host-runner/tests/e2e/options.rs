@@ -112,3 +112,29 @@ fn ext4_disk_as_root() {
         .expect("debugfs (e2fsprogs)");
     assert!(String::from_utf8_lossy(&listing.stdout).contains("written"));
 }
+
+#[test]
+fn bzimage_kernel_with_modules_found_next_to_it() {
+    let cache = mvm::kernel::cache_dir().unwrap();
+    let kernel = mvm::kernel::cached(&cache)
+        .unwrap()
+        .expect("cached kernel: run `cargo xtask fetch-kernel`");
+    let vmlinuz = kernel.vmlinuz.to_str().unwrap();
+    let dir = scratch("bzimage");
+    let share = dir.to_str().unwrap().to_owned() + ":/mnt/s";
+    let out = run(&[
+        "--verbose",
+        "--kernel",
+        vmlinuz,
+        "-v",
+        &share,
+        "--",
+        "sh",
+        "-c",
+        "echo ok > /mnt/s/f",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("(--kernel, "), "{}", out.stderr);
+    assert!(out.stderr.contains(", bzImage)"), "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(dir.join("f")).unwrap(), "ok\n");
+}
