@@ -47,14 +47,11 @@ pub struct Share {
     pub readonly: bool,
 }
 
-/// Where to look, in order: `$MVM_VIRTIOFSD`, `PATH`, the tools directories that `x.sh` installs
+/// Where to look, in order: `PATH`, the tools directories that `x.sh` installs
 /// into (`/usr/local/bin` as root, else `~/.cache/mvm/tools/bin`; also under `$MVM_CACHE_DIR`),
 /// and the distributions' usual places.
 fn candidates(cache_dir: Option<&Path>) -> Vec<PathBuf> {
     let mut c = Vec::new();
-    if let Some(p) = std::env::var_os("MVM_VIRTIOFSD") {
-        c.push(PathBuf::from(p));
-    }
     if let Some(path) = std::env::var_os("PATH") {
         c.extend(std::env::split_paths(&path).map(|d| d.join("virtiofsd")));
     }
@@ -75,8 +72,14 @@ fn candidates(cache_dir: Option<&Path>) -> Vec<PathBuf> {
     c
 }
 
-/// Finds a usable virtiofsd, preferring the Rust one.
+/// Finds a usable virtiofsd: `$MVM_VIRTIOFSD` as given, else the first Rust one, else a C one.
 pub fn find(cache_dir: Option<&Path>) -> Result<Virtiofsd> {
+    if let Some(path) = std::env::var_os("MVM_VIRTIOFSD").map(PathBuf::from) {
+        let flavour = detect(&path).ok_or_else(|| {
+            Error::missing("virtiofsd", &path, "($MVM_VIRTIOFSD) is not a virtiofsd")
+        })?;
+        return Ok(Virtiofsd { path, flavour });
+    }
     let mut found_c = None;
     for path in candidates(cache_dir) {
         if !path.is_file() {

@@ -78,3 +78,34 @@ fn missing_share_is_125() {
         .stderr
         .starts_with("mvm: error: shared directory /nonexistent/dir"));
 }
+
+#[test]
+fn qemu_c_virtiofsd_flavour() {
+    let c_daemon = "/usr/lib/qemu/virtiofsd";
+    if !std::path::Path::new(c_daemon).is_file() {
+        eprintln!("skipped: no {c_daemon} (QEMU 7.2's C daemon; newer QEMU has none)");
+        return;
+    }
+    let dir = scratch("c-virtiofsd");
+    let root = busybox_root(&dir);
+    let mut cmd = crate::util::mvm_run(&[
+        "--root",
+        root.to_str().unwrap(),
+        "--rw",
+        "--",
+        "sh",
+        "-c",
+        "cat /etc/marker; echo c > /from-guest",
+    ]);
+    cmd.env("MVM_VIRTIOFSD", c_daemon);
+    let out = crate::util::finish(
+        crate::util::Mvm(cmd.spawn().unwrap()),
+        crate::util::RUN_LIMIT,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout_text(), "root-from-host\n");
+    assert_eq!(
+        std::fs::read_to_string(root.join("from-guest")).unwrap(),
+        "c\n"
+    );
+}
