@@ -83,13 +83,24 @@ fn cache_file() -> Option<PathBuf> {
     crate::kernel::cache_dir().ok().map(|d| d.join("kvm-probe"))
 }
 
-/// `<boot id> <qemu path> <qemu mtime> ` — a new boot or a new QEMU probes again.
+/// `<boot id> <qemu path> <qemu mtime> <kvm access> ` — a new boot, a new QEMU, or a change of
+/// `/dev/kvm`'s owner or mode (or of who we are) probes again.
 fn cache_key(qemu: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
     let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
     let resolved = which(qemu)?;
     let mtime = std::fs::metadata(&resolved).ok()?.modified().ok()?;
     let secs = mtime.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
-    Some(format!("{} {} {secs} ", boot.trim(), resolved.display()))
+    let kvm = std::fs::metadata("/dev/kvm")
+        .map(|m| format!("{:o}:{}:{}", m.mode(), m.uid(), m.gid()))
+        .unwrap_or_else(|_| "none".into());
+    // SAFETY: geteuid and getegid have no preconditions.
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    Some(format!(
+        "{} {} {secs} {kvm} {uid}:{gid} ",
+        boot.trim(),
+        resolved.display()
+    ))
 }
 
 /// `qemu` as an absolute path (searched in `PATH` when it has no `/`).
