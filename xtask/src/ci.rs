@@ -35,6 +35,15 @@ const CROSS: &[(&str, &str)] = &[
 /// Everything the boot tests read from `target/` besides fw.rom.
 fn artefacts() -> Result<(), String> {
     crate::probe::build()?;
+    // The mvm end-to-end tests boot rinit from here.
+    util::run(util::cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "rinit",
+        "--target",
+        "x86_64-unknown-linux-musl",
+    ]))?;
     crate::kernel::fetch()?;
     Ok(())
 }
