@@ -219,6 +219,41 @@ fn bzimage_cmdline_at_limit() {
     pass(case);
 }
 
+/// Without COM1 (`isa-serial=off`, and no PIT, PIC or RTC either) the firmware still boots
+/// both images; the probe's verdict arrives through `isa-debug-exit` alone.
+#[test]
+fn boots_without_any_legacy_device() {
+    for image in [BzImage, Pvh] {
+        let case = Case {
+            machine: "pit=off,pic=off,rtc=off,isa-serial=off",
+            ..Case::new(image)
+        };
+        let exit = run(vm(&case, fw_rom()).0);
+        assert_eq!(
+            exit.debug_exit_code(),
+            Some(PASS),
+            "{image:?}\n{}",
+            describe(&exit)
+        );
+        assert!(exit.serial.is_empty(), "no COM1, yet: {}", describe(&exit));
+    }
+}
+
+/// Without COM1 a bad input still ends QEMU with the documented code.
+#[test]
+fn error_without_com1_still_exits() {
+    let exit = run(Vm::new()
+        .machine("isa-serial=off")
+        .firmware(fw_rom())
+        .debug_exit(true));
+    assert_eq!(
+        exit.debug_exit_code(),
+        Some(BootError::NoKernel.exit_code()),
+        "{}",
+        describe(&exit)
+    );
+}
+
 /// What the firmware's error line must say.
 enum Message {
     /// The whole text after `fw: error: `.

@@ -5,9 +5,11 @@
 //! | `build-fw [--log]` | build `target/fw.rom` (firmware, flat 64 KiB image) |
 //! | `build-probe` | build the hand-off probe kernels under `target/probe/` |
 //! | `fetch-kernel` | download and unpack the Debian cloud kernel into the cache |
-//! | `demo` | boot the default kernel with `fw.rom` and print what the guest says |
+//! | `demo` | build fw.rom, rinit and mvm, then `mvm run --timings -- uname -a` |
 //! | `test` | everything CI runs: fmt, clippy, unit tests, artefacts, boot tests |
-//! | `bench-fw` | firmware benchmark: fw.rom vs qboot vs SeaBIOS |
+//! | `bench-fw [--runs N]` | firmware benchmark: fw.rom vs qboot vs SeaBIOS (probe and Linux) |
+//! | `bench-mvm [--runs N]` | `mvm run -- true` with each firmware (and vng when installed) |
+//! | `bench-rinit [--runs N]` | rinit's start-up cost against a busybox shell init |
 
 use std::process::ExitCode;
 
@@ -25,7 +27,9 @@ mod util;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some((task, rest)) = args.split_first() else {
-        eprintln!("usage: cargo xtask <build-fw|build-probe|fetch-kernel|demo|test|bench-fw>");
+        eprintln!(
+            "usage: cargo xtask <build-fw|build-probe|fetch-kernel|demo|test|bench-fw|bench-mvm|bench-rinit>"
+        );
         return ExitCode::from(2);
     };
     let result = match task.as_str() {
