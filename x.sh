@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # One entry point that sets up a fresh Debian 12 machine (as root) and runs a task.
 #
-#   ./x.sh demo     build fw.rom and boot the default kernel with it
+#   ./x.sh demo     build fw.rom, rinit and mvm, then: mvm run --timings -- uname -a
 #   ./x.sh test     everything CI runs: lint, unit tests, boot tests under QEMU
 #   ./x.sh bench    firmware benchmark: fw.rom vs qboot vs SeaBIOS
 #   ./x.sh setup    only install what the tasks need
 #
-# Installs (idempotent): Debian packages (QEMU, lz4, cpio, ...), and the Rust toolchain
-# pinned by rust-toolchain.toml with its targets and components.
+# Installs (idempotent): Debian packages (QEMU, lz4, cpio, ...), the Rust toolchain
+# pinned by rust-toolchain.toml with its targets and components, and the Rust virtiofsd.
 set -euo pipefail
 cd "$(dirname "$0")"
 
