@@ -206,14 +206,10 @@ probe_setup16_start:
     mov %eax, %edi
     mov %edx, %ebp
     call 5f
-5:  pop %si
+5:  pop %si                         /* SI = 5b: strings are found relative to it */
     add $(msg_tsc16 - 5b), %si
-6:  lodsb %cs:(%si), %al
-    test %al, %al
-    jz 7f
-    putc_al
-    jmp 6b
-7:  mov %ebp, %ebx
+    call puts16
+    mov %ebp, %ebx
     call hex32_16
     mov %edi, %ebx
     call hex32_16
@@ -222,16 +218,20 @@ probe_setup16_start:
     call 1f
 1:  pop %si
     add $(msg_entry16 - 1b), %si
-2:  lodsb %cs:(%si), %al
-    test %al, %al
-    jz 3f
-    putc_al
-    jmp 2b
+    call puts16
 3:  mov ${entry16}, %al
     mov ${exit_port}, %dx
     out %al, %dx
 4:  hlt
     jmp 4b
+/* Print the NUL-terminated string at CS:SI. Clobbers AX, DX, SI. */
+puts16:
+6:  lodsb %cs:(%si), %al
+    test %al, %al
+    jz 7f
+    putc_al
+    jmp 6b
+7:  ret
 /* Print EBX as 8 hex digits. Clobbers AX, CX, DX, EBX. */
 hex32_16:
     mov $8, %cx
