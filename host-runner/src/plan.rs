@@ -259,6 +259,28 @@ fn build_initramfs(
     ))
 }
 
+/// Directories rinit mounts on in the root (proc, sysfs, devtmpfs, tmpfs).
+const ROOT_MOUNT_POINTS: [&str; 5] = ["dev", "proc", "sys", "run", "tmp"];
+
+/// A read-only `--root` cannot gain directories, so every place rinit mounts on (its own
+/// and the `-v` guest paths) must already exist: say so before booting, not as a guest
+/// failure.
+fn check_mount_points(root: &Path, volumes: &[&Path]) -> Result<()> {
+    let own = ROOT_MOUNT_POINTS.iter().map(Path::new);
+    for point in own.chain(volumes.iter().copied()) {
+        let rel = point.strip_prefix("/").unwrap_or(point);
+        if !root.join(rel).is_dir() {
+            return Err(Error::Usage(format!(
+                "--root {} is read-only and has no directory /{}, where the guest mounts a \
+                 file system: create it, or add --rw",
+                root.display(),
+                rel.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Shares and disks from the options.
 #[derive(Debug)]
 struct Devices {
@@ -277,6 +299,14 @@ impl Devices {
             disks: Vec::new(),
         };
         if let Some(dir) = &args.root {
+            if !args.rw {
+                let guest: Vec<&Path> = args
+                    .volumes
+                    .iter()
+                    .map(|v| Path::new(v.guest.as_str()))
+                    .collect();
+                check_mount_points(dir, &guest)?;
+            }
             d.add_share(dir, ROOT_TAG, !args.rw, rundir)?;
             d.root = GuestRoot::Virtiofs {
                 tag: ROOT_TAG.into(),
@@ -357,4 +387,37 @@ fn disk(path: &Path, readonly: bool) -> Result<Disk> {
         format: DiskFormat::detect(&head[..n]),
         readonly,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root_with(dirs: &[&str]) -> PathBuf {
+        let root = std::env::temp_dir().join(format!(
+            "mvm-plan-test-{}-{}",
+            std::process::id(),
+            dirs.len()
+        ));
+        let _ = std::fs::remove_dir_all(&root);
+        for d in dirs {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        std::fs::create_dir_all(&root).unwrap();
+        root
+    }
+
+    #[test]
+    fn read_only_root_needs_every_mount_point() {
+        let full = root_with(&["dev", "proc", "sys", "run", "tmp", "data/x"]);
+        assert!(check_mount_points(&full, &[Path::new("/data/x")]).is_ok());
+        let err = check_mount_points(&full, &[Path::new("/srv")]).unwrap_err();
+        assert!(err.to_string().contains("has no directory /srv"), "{err}");
+        let partial = root_with(&["dev", "proc", "sys", "tmp"]);
+        let err = check_mount_points(&partial, &[]).unwrap_err();
+        assert!(err.to_string().contains("has no directory /run"), "{err}");
+        assert!(err.to_string().contains("--rw"), "{err}");
+        let _ = std::fs::remove_dir_all(full);
+        let _ = std::fs::remove_dir_all(partial);
+    }
 }
