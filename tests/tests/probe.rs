@@ -104,6 +104,20 @@ fn describe(exit: &Exit) -> String {
     )
 }
 
+/// The probe started exactly once (no second boot, no loop).
+fn assert_entered_once(exit: &Exit) {
+    let entries = exit
+        .lines()
+        .filter(|l| l.starts_with("PROBE ENTRY"))
+        .count();
+    assert_eq!(
+        entries,
+        1,
+        "probe entered {entries} times\n{}",
+        describe(exit)
+    );
+}
+
 fn run(vm: Vm) -> Exit {
     vm.spawn().wait_exit(BOOT_TIMEOUT).unwrap()
 }
@@ -149,16 +163,7 @@ fn pass(case: Case) {
         "{case:?}\n{}",
         describe(&exit)
     );
-    let entries = exit
-        .lines()
-        .filter(|l| l.starts_with("PROBE ENTRY"))
-        .count();
-    assert_eq!(
-        entries,
-        1,
-        "probe entered {entries} times\n{}",
-        describe(&exit)
-    );
+    assert_entered_once(&exit);
     assert!(
         exit.lines().any(|l| l == case.image.entry_line()),
         "wrong entry path\n{}",
@@ -350,16 +355,7 @@ fn warm_reentry(image: Image) {
         .debug_exit(true)
         .no_reboot(true);
     let exit = run(vm);
-    let entries = exit
-        .lines()
-        .filter(|l| l.starts_with("PROBE ENTRY"))
-        .count();
-    assert_eq!(
-        entries,
-        1,
-        "probe entered {entries} times\n{}",
-        describe(&exit)
-    );
+    assert_entered_once(&exit);
     assert!(
         exit.lines().any(|l| l == "PROBE REBOOT"),
         "the probe did not reach its reboot\n{}",

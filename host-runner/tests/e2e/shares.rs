@@ -1,20 +1,26 @@
 //! virtiofs: `--root DIR` and `-v HOST:GUEST[:ro]` with a real virtiofsd.
 
-use crate::util::{busybox_root, require_virtiofsd, run, scratch};
+use crate::util::{busybox_root, require_virtiofsd, run, scratch, Out};
+
+/// Runs `sh -c SCRIPT` with a fresh busybox tree (in scratch dir `name`) as `--root`, plus
+/// `extra` options; returns the tree and the run's output.
+fn run_in_root(name: &str, extra: &[&str], script: &str) -> (std::path::PathBuf, Out) {
+    require_virtiofsd();
+    let root = busybox_root(&scratch(name));
+    let mut args = vec!["--root", root.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    args.extend(["--", "sh", "-c", script]);
+    let out = run(&args);
+    (root, out)
+}
 
 #[test]
 fn root_directory_read_only_by_default() {
-    require_virtiofsd();
-    let dir = scratch("root-ro");
-    let root = busybox_root(&dir);
-    let out = run(&[
-        "--root",
-        root.to_str().unwrap(),
-        "--",
-        "sh",
-        "-c",
+    let (root, out) = run_in_root(
+        "root-ro",
+        &[],
         "cat /etc/marker; touch /new 2>/dev/null || echo ro",
-    ]);
+    );
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stdout_text(), "root-from-host\nro\n");
     assert!(!root.join("new").exists());
@@ -22,18 +28,7 @@ fn root_directory_read_only_by_default() {
 
 #[test]
 fn root_directory_writable_with_rw() {
-    require_virtiofsd();
-    let dir = scratch("root-rw");
-    let root = busybox_root(&dir);
-    let out = run(&[
-        "--root",
-        root.to_str().unwrap(),
-        "--rw",
-        "--",
-        "sh",
-        "-c",
-        "echo data > /new-file",
-    ]);
+    let (root, out) = run_in_root("root-rw", &["--rw"], "echo data > /new-file");
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(
         std::fs::read_to_string(root.join("new-file")).unwrap(),

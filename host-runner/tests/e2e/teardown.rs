@@ -20,6 +20,22 @@ fn assert_nothing_left(nonce: &str, share: Option<&str>, pid: u32) {
     assert!(run_dirs_of(pid).is_empty(), "run directory left behind");
 }
 
+/// Starts `mvm run --print-cmd [--root ROOT] -- sh -c 'echo started; sleep 1000'` and waits
+/// until the workload runs. Returns mvm, its pid and the receiver of its stdout lines (keep
+/// it alive so the reader thread keeps draining stdout).
+fn start_sleeper(root: Option<&str>) -> (Mvm, u32, std::sync::mpsc::Receiver<String>) {
+    let mut args = vec!["--print-cmd"];
+    if let Some(root) = root {
+        args.extend(["--root", root]);
+    }
+    args.extend(["--", "sh", "-c", "echo started; sleep 1000"]);
+    let mut child = Mvm::start(&args);
+    let pid = child.id();
+    let lines = stream_lines(&mut child);
+    wait_for_line(&lines, "started");
+    (child, pid, lines)
+}
+
 #[test]
 fn timeout_is_124_and_leaves_nothing() {
     let start = Instant::now();
@@ -39,18 +55,7 @@ fn sigint_stops_the_vm_and_virtiofsd() {
     let dir = scratch("sigint");
     let root = busybox_root(&dir);
     let root_s = root.to_str().unwrap();
-    let mut child = Mvm::start(&[
-        "--print-cmd",
-        "--root",
-        root_s,
-        "--",
-        "sh",
-        "-c",
-        "echo started; sleep 1000",
-    ]);
-    let pid = child.id();
-    let lines = stream_lines(&mut child);
-    wait_for_line(&lines, "started");
+    let (child, pid, _lines) = start_sleeper(Some(root_s));
     signal(pid, libc::SIGINT);
     let out = finish(child, Duration::from_secs(30));
     assert_eq!(out.code, 130, "{}", out.stderr);
@@ -65,10 +70,7 @@ fn sigint_stops_the_vm_and_virtiofsd() {
 
 #[test]
 fn sigterm_is_143() {
-    let mut child = Mvm::start(&["--print-cmd", "--", "sh", "-c", "echo started; sleep 1000"]);
-    let pid = child.id();
-    let lines = stream_lines(&mut child);
-    wait_for_line(&lines, "started");
+    let (child, pid, _lines) = start_sleeper(None);
     signal(pid, libc::SIGTERM);
     let out = finish(child, Duration::from_secs(30));
     assert_eq!(out.code, 143, "{}", out.stderr);
@@ -82,18 +84,7 @@ fn killed_virtiofsd_is_a_clear_error_not_a_hang() {
     let dir = scratch("vfs-killed");
     let root = busybox_root(&dir);
     let root_s = root.to_str().unwrap();
-    let mut child = Mvm::start(&[
-        "--print-cmd",
-        "--root",
-        root_s,
-        "--",
-        "sh",
-        "-c",
-        "echo started; sleep 1000",
-    ]);
-    let pid = child.id();
-    let lines = stream_lines(&mut child);
-    wait_for_line(&lines, "started");
+    let (child, pid, _lines) = start_sleeper(Some(root_s));
     let daemons = processes_with(&format!("--shared-dir={root_s}"));
     assert!(!daemons.is_empty(), "virtiofsd not found");
     for d in daemons {

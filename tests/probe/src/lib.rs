@@ -11,6 +11,10 @@
 //! exit code ([`Check::code`] or [`PASS`]) to the `isa-debug-exit` port, so QEMU exits with
 //! status `(code << 1) | 1`.
 //!
+//! The probe reads `boot_params`, `hvm_start_info` and the e820 layout with its own
+//! definitions, not the firmware's `bootproto` crate, on purpose: a check that shared the
+//! firmware's constants could not catch a wrong one.
+//!
 //! Serial protocol (one line each, `\n`-terminated):
 //!
 //! | line | meaning |
