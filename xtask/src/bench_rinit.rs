@@ -1,4 +1,5 @@
-//! `cargo xtask bench-rinit [--runs N]`: rinit's start-up cost against a busybox shell init.
+//! `cargo xtask bench-rinit [--runs N] [--icount]`: rinit's start-up cost against a busybox
+//! shell init.
 //!
 //! Both inits boot the Debian cloud kernel (PVH `vmlinux`, from `mvm::kernel`'s cache) under
 //! TCG `microvm` from an initramfs holding the same modules (with a `modules.dep` made by
@@ -15,6 +16,13 @@
 //! The four cases (each init without and with modules) take turns, `N` rounds after one
 //! unrecorded warm-up round. The markdown table (median, min–max, ratio to busybox) is printed
 //! and written to `target/bench/rinit.md`, with rinit's stripped size.
+//!
+//! With `--icount`, QEMU runs `-icount shift=0,sleep=off`: each guest instruction advances the
+//! virtual clock by 1 ns and an idle guest jumps straight to its next timer, so the guest's
+//! clocks count instructions and the figures repeat from run to run. They are given in millions
+//! of guest instructions (virtual ms), written to `target/bench/rinit-icount.md`: a CPU that
+//! retires at least one instruction per ns, as any KVM host does, runs N M instructions in at
+//! most N ms.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -42,7 +50,84 @@ const MODULE_FILES: &[&str] = &[
 /// init's environment).
 const BUSYBOX_INIT: &str = include_str!("../../guest-init/bench/busybox-init.sh");
 
-/// One init × module choice and its samples (ms).
+/// What the guest's clocks measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Plain TCG: guest time follows the host's, so the figures are host ms.
+    Tcg,
+    /// `-icount shift=0,sleep=off`: guest time counts instructions (1 ns each).
+    Icount,
+}
+
+/// The guest TSC rate under icount. QEMU's TSC then reads the virtual clock in ns, i.e. 1 GHz:
+/// Linux's PIT calibration, the PIT also running on the virtual clock, finds 999.993 MHz when
+/// `tsc_early_khz=` is left out. (Under plain TCG the TSC is the host's.)
+const ICOUNT_TSC_KHZ: u32 = 1_000_000;
+
+impl Mode {
+    fn qemu_args(self) -> &'static [&'static str] {
+        match self {
+            Mode::Tcg => &[],
+            Mode::Icount => &["-icount", "shift=0,sleep=off"],
+        }
+    }
+
+    fn tsc_khz(self) -> Result<u32, String> {
+        match self {
+            Mode::Tcg => mvm::host::tsc_khz().map_err(|e| e.to_string()),
+            Mode::Icount => Ok(ICOUNT_TSC_KHZ),
+        }
+    }
+
+    /// Rounds when `--runs` is not given: icount figures hardly vary, so fewer suffice.
+    fn default_runs(self) -> usize {
+        match self {
+            Mode::Tcg => 12,
+            Mode::Icount => 5,
+        }
+    }
+
+    /// The unit of a guest duration of `ms` virtual ms, and the decimals shown (1 µs apart).
+    fn unit(self) -> (&'static str, usize) {
+        match self {
+            Mode::Tcg => ("ms", 1),
+            Mode::Icount => ("M instr.", 3),
+        }
+    }
+
+    fn show(self, ms: f64) -> String {
+        let (unit, p) = self.unit();
+        format!("{ms:.p$} {unit}")
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Mode::Tcg => "TCG",
+            Mode::Icount => {
+                "TCG with `-icount shift=0,sleep=off` and `tsc_early_khz=1000000`: figures are \
+                 millions of guest instructions (virtual ms; any idle time skipped to the next \
+                 timer counts too), i.e. at most that many ms on a CPU retiring ≥ 1 instruction \
+                 per ns"
+            }
+        }
+    }
+
+    fn report_file(self) -> &'static str {
+        match self {
+            Mode::Tcg => "target/bench/rinit.md",
+            Mode::Icount => "target/bench/rinit-icount.md",
+        }
+    }
+}
+
+/// The task's options.
+#[derive(Debug, PartialEq, Eq)]
+struct Options {
+    runs: usize,
+    mode: Mode,
+}
+
+/// One init × module choice and its samples (ms of guest time).
 #[derive(Default)]
 struct Case {
     rinit: bool,
@@ -93,9 +178,9 @@ impl Case {
     }
 }
 
-/// Run the benchmark; `args` are the task's arguments (`--runs N`).
+/// Run the benchmark; `args` are the task's arguments (`--runs N`, `--icount`).
 pub fn run(args: &[String]) -> Result<(), String> {
-    let runs = parse_runs(args)?;
+    let Options { runs, mode } = parse_args(args)?;
     let k = kernel::fetch_kernel()?;
     let build = util::cargo()
         .args(["build", "--release", "-p", "rinit", "-p", "rinit-probe"])
@@ -113,7 +198,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         true => fw_rom,
         false => PathBuf::from("/usr/share/qemu/qboot.rom"),
     };
-    let khz = mvm::host::tsc_khz().map_err(|e| e.to_string())?;
+    let khz = mode.tsc_khz()?;
     let base = format!("console=ttyS0 tsc_early_khz={khz} cryptomgr.notests panic=-1 quiet");
     let mut cases =
         [(true, false), (false, false), (true, true), (false, true)].map(|(rinit, modules)| Case {
@@ -134,34 +219,43 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 &busybox_cpio
             };
             let append = format!("{base} {}", case.append());
-            case.measure(&qemu_argv(&firmware, &k.vmlinux, cpio, &append), round == 0);
+            let argv = qemu_argv(mode, &firmware, &k.vmlinux, cpio, &append);
+            case.measure(&argv, round == 0);
         }
     }
     let context = format!(
-        "Kernel `{}` (PVH vmlinux), firmware `{}`, `-m 256M -smp 1`, TCG; {runs} rounds after \
+        "Kernel `{}` (PVH vmlinux), firmware `{}`, `-m 256M -smp 1`, {}; {runs} rounds after \
          one warm-up round; load average {load_before} before, {} after. {}",
         k.kver,
         firmware.file_name().unwrap_or_default().to_string_lossy(),
+        mode.describe(),
         load1(),
         sizes(&bins.join("rinit"), &dir)?,
     );
-    let table = report(&cases, &context);
+    let table = report(mode, &cases, &context);
     print!("{table}");
-    let out = util::root().join("target/bench/rinit.md");
+    let out = util::root().join(mode.report_file());
     std::fs::write(&out, &table).map_err(|e| format!("{}: {e}", out.display()))?;
     eprintln!("wrote {}", out.display());
     Ok(())
 }
 
-fn parse_runs(args: &[String]) -> Result<usize, String> {
-    match args {
-        [] => Ok(12),
-        [flag, n] if flag == "--runs" => match n.parse() {
-            Ok(n) if n > 0 => Ok(n),
-            _ => Err(format!("--runs wants a positive number, not {n:?}")),
-        },
-        _ => Err("usage: cargo xtask bench-rinit [--runs N]".into()),
+fn parse_args(args: &[String]) -> Result<Options, String> {
+    let usage = || "usage: cargo xtask bench-rinit [--runs N] [--icount]".to_string();
+    let (mut runs, mut mode) = (None, Mode::Tcg);
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--icount" => mode = Mode::Icount,
+            "--runs" => match args.next().ok_or_else(usage)?.parse() {
+                Ok(n) if n > 0 => runs = Some(n),
+                _ => return Err("--runs wants a positive number".into()),
+            },
+            _ => return Err(usage()),
+        }
     }
+    let runs = runs.unwrap_or(mode.default_runs());
+    Ok(Options { runs, mode })
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, String> {
@@ -217,10 +311,18 @@ fn initramfs_pair(
     Ok((out[0].clone(), out[1].clone()))
 }
 
-fn qemu_argv(firmware: &Path, kernel: &Path, initrd: &Path, append: &str) -> Vec<String> {
+fn qemu_argv(
+    mode: Mode,
+    firmware: &Path,
+    kernel: &Path,
+    initrd: &Path,
+    append: &str,
+) -> Vec<String> {
     let fixed = "-M microvm,accel=tcg -m 256M -smp 1 -nodefaults -no-user-config -display none \
-                 -no-reboot -serial stdio -bios";
+                 -no-reboot -serial stdio";
     let mut argv: Vec<String> = fixed.split_whitespace().map(String::from).collect();
+    argv.extend(mode.qemu_args().iter().map(|a| a.to_string()));
+    argv.push("-bios".into());
     let path = |p: &Path| p.display().to_string();
     argv.extend([
         path(firmware),
@@ -338,12 +440,17 @@ fn stats(v: &[f64]) -> Option<(f64, f64, f64)> {
     Some((median, *s.first()?, *s.last()?))
 }
 
-fn report(cases: &[Case], context: &str) -> String {
+fn report(mode: Mode, cases: &[Case], context: &str) -> String {
     let median = |v: &[f64]| stats(v).map(|s| s.0);
+    let (unit, p) = mode.unit();
+    let title = match mode {
+        Mode::Tcg => "TCG",
+        Mode::Icount => "TCG -icount, guest instructions",
+    };
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "# rinit start-up cost (QEMU microvm, TCG)\n\n{context}\n"
+        "# rinit start-up cost (QEMU microvm, {title})\n\n{context}\n"
     );
     let _ = writeln!(
         t,
@@ -356,7 +463,7 @@ fn report(cases: &[Case], context: &str) -> String {
             .find(|b| !b.rinit && b.modules == c.modules)
             .and_then(|b| median(&b.to_exec));
         let exec = stats(&c.to_exec).map_or("–".into(), |(m, lo, hi)| {
-            format!("{m:.1} ms ({lo:.1}–{hi:.1})")
+            format!("{m:.p$} {unit} ({lo:.p$}–{hi:.p$})")
         });
         let ratio = match (median(&c.to_exec), base) {
             (Some(m), Some(b)) if b > 0.0 => format!("{:.2}×", m / b),
@@ -364,7 +471,7 @@ fn report(cases: &[Case], context: &str) -> String {
         };
         let zip = c.to_exec.iter().zip(&c.to_modules);
         let rest: Vec<f64> = zip.map(|(e, m)| e - m).collect();
-        let ms = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.1} ms"));
+        let ms = |v: Option<f64>| v.map_or("–".into(), |v| mode.show(v));
         let mods = if c.modules { MODULES } else { "none" };
         let ok = c.to_exec.len();
         let _ = writeln!(
@@ -404,8 +511,34 @@ mod tests {
         assert_eq!(stats(&[3.0, 1.0, 2.0]), Some((2.0, 1.0, 3.0)));
         assert_eq!(stats(&[4.0, 1.0]), Some((2.5, 1.0, 4.0)));
         assert_eq!(stats(&[]), None);
-        assert_eq!(parse_runs(&[]), Ok(12));
-        assert_eq!(parse_runs(&["--runs".into(), "3".into()]), Ok(3));
-        assert!(parse_runs(&["--runs".into(), "0".into()]).is_err());
+    }
+
+    #[test]
+    fn options() {
+        let parse = |a: &[&str]| parse_args(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let opts = |runs, mode| Ok(Options { runs, mode });
+        assert_eq!(parse(&[]), opts(12, Mode::Tcg));
+        assert_eq!(parse(&["--runs", "3"]), opts(3, Mode::Tcg));
+        assert_eq!(parse(&["--icount"]), opts(5, Mode::Icount));
+        assert_eq!(parse(&["--icount", "--runs", "2"]), opts(2, Mode::Icount));
+        assert_eq!(parse(&["--runs", "2", "--icount"]), opts(2, Mode::Icount));
+        assert!(parse(&["--runs", "0"]).is_err());
+        assert!(parse(&["--runs"]).is_err());
+        assert!(parse(&["--help"]).is_err());
+    }
+
+    #[test]
+    fn icount_argv_and_units() {
+        let p = Path::new;
+        let argv = qemu_argv(Mode::Icount, p("fw"), p("k"), p("i"), "a b");
+        let at = argv.iter().position(|a| a == "-icount").unwrap();
+        assert_eq!(argv[at + 1], "shift=0,sleep=off");
+        assert_eq!(&argv[argv.len() - 2..], ["-append", "a b"]);
+        let tcg = qemu_argv(Mode::Tcg, p("fw"), p("k"), p("i"), "a b");
+        assert!(!tcg.iter().any(|a| a == "-icount"));
+        assert_eq!(tcg.len() + 2, argv.len());
+        assert_eq!(Mode::Icount.tsc_khz(), Ok(1_000_000));
+        assert_eq!(Mode::Icount.show(0.98), "0.980 M instr.");
+        assert_eq!(Mode::Tcg.show(12.34), "12.3 ms");
     }
 }
