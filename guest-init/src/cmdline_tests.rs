@@ -226,3 +226,35 @@ fn terminal_type_and_window_size() {
     let long = format!("rinit.term={}", "t".repeat(65));
     assert!(parse(&long).apply(&mut Config::default()).is_err());
 }
+
+#[test]
+fn standard_stream_keys() {
+    use crate::config::Stream;
+    let mut cfg = Config::default();
+    assert_eq!(
+        cfg.stdio,
+        [Stream::Console, Stream::Console, Stream::Console]
+    );
+    parse("rinit.stdin=null rinit.stdout=rinit.stdout rinit.stderr=console rinit.hold=5000 -- x")
+        .apply(&mut cfg)
+        .unwrap();
+    assert_eq!(
+        cfg.stdio,
+        [
+            Stream::Null,
+            Stream::Port("rinit.stdout".into()),
+            Stream::Console
+        ]
+    );
+    assert_eq!(cfg.hold_ms, 5000);
+    cfg.validate().unwrap();
+    // One port cannot be both stdout and stderr.
+    parse("rinit.stderr=rinit.stdout").apply(&mut cfg).unwrap();
+    let err = cfg.validate().unwrap_err().to_string();
+    assert!(err.contains("same port"), "{err}");
+    // A stream needs a value.
+    assert!(parse("rinit.stdout").apply(&mut Config::default()).is_err());
+    assert!(parse("rinit.hold=soon")
+        .apply(&mut Config::default())
+        .is_err());
+}

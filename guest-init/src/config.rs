@@ -17,6 +17,8 @@
 //! | `console` | `ttyS0`, `/dev/hvc0`, … | the preferred console of `/proc/consoles` | the workload's stdio and controlling terminal |
 //! | `term` | terminal type, ≤ 64 bytes of `[A-Za-z0-9._+-]` | `linux` | the workload's `TERM` (an explicit `env TERM=` wins) |
 //! | `cols`, `rows` | 1–65535 | the console's own (0×0 on a serial port) | the console's window size (`TIOCSWINSZ`), set before the workload starts |
+//! | `stdin`, `stdout`, `stderr` | `console`, `null` or a virtio-serial port name | `console` | where the workload's stream goes: the console tty, `/dev/null`, or a port (bytes unchanged, found by name through sysfs; waits `waitport` for it) |
+//! | `hold` | milliseconds | 0 | with an output stream on a port: after reporting, how long to wait for the host to stop the VM before powering off |
 //! | `debug` | flag | off | print each step with its time |
 //! | `nonce` | 1–64 of `[A-Za-z0-9_-]` | `0` | the per-run token of the status record |
 //! | `status` | virtio-serial port name | `rinit.status` | the out-of-band status port, used when present |
@@ -58,6 +60,27 @@ pub struct ExtraMount {
     pub ro: bool,
 }
 
+/// Where one of the workload's standard streams goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stream {
+    /// The console, which is also the controlling terminal.
+    Console,
+    /// `/dev/null`.
+    Null,
+    /// The virtio-serial port of this name.
+    Port(String),
+}
+
+impl Stream {
+    fn parse(key: &str, value: Option<&str>) -> Result<Stream, Error> {
+        Ok(match required(key, value, MAX_NAME)? {
+            "console" => Stream::Console,
+            "null" => Stream::Null,
+            name => Stream::Port(name.to_owned()),
+        })
+    }
+}
+
 /// Everything rinit was asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -74,6 +97,9 @@ pub struct Config {
     pub term: String,
     pub cols: Option<u16>,
     pub rows: Option<u16>,
+    /// The workload's stdin, stdout and stderr.
+    pub stdio: [Stream; 3],
+    pub hold_ms: u32,
     pub debug: bool,
     pub nonce: Nonce,
     pub status_port: String,
@@ -117,6 +143,8 @@ impl Default for Config {
             term: DEFAULT_TERM.into(),
             cols: None,
             rows: None,
+            stdio: [Stream::Console, Stream::Console, Stream::Console],
+            hold_ms: 0,
             debug: false,
             nonce: Nonce::default(),
             status_port: rinit_status::STATUS_PORT_NAME.into(),
@@ -198,6 +226,10 @@ impl Config {
             "term" => self.term = parse_term(required(key, value, 64)?)?,
             "cols" => self.cols = Some(window_size(key, value)?),
             "rows" => self.rows = Some(window_size(key, value)?),
+            "stdin" => self.stdio[0] = Stream::parse(key, value)?,
+            "stdout" => self.stdio[1] = Stream::parse(key, value)?,
+            "stderr" => self.stdio[2] = Stream::parse(key, value)?,
+            "hold" => self.hold_ms = number(key, value)?,
             "debug" => self.debug = flag(key, value)?,
             "nonce" => {
                 let v = required(key, value, Nonce::MAX_LEN)?;
@@ -272,6 +304,13 @@ impl Config {
                 return Err(Error::msg(
                     "rinit.rootfstype/rootflags/ro given without rinit.root",
                 ));
+            }
+        }
+        if let [_, Stream::Port(a), Stream::Port(b)] = &self.stdio {
+            if a == b {
+                return Err(Error::msg(format!(
+                    "rinit.stdout and rinit.stderr are the same port {a:?}: a port admits one opener"
+                )));
             }
         }
         Ok(())

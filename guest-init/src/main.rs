@@ -23,6 +23,7 @@ mod report;
 mod root;
 mod spawn;
 mod spec;
+mod stdio;
 mod supervise;
 mod sys;
 
@@ -64,15 +65,18 @@ fn run() -> Result<Outcome> {
     root::extra_mounts(&cfg.mounts)?;
     report::mark(|m| &mut m.mounts);
     identity(&cfg);
+    let streams = stdio::open(&cfg)?;
     report::open_port(&cfg);
     let console = console::workload_console(cfg.console.as_deref());
     if let Err(e) = console::set_window_size(&console, cfg.rows, cfg.cols) {
         log::warn(&e.to_string());
     }
-    let workload = spawn::Workload::prepare(&cfg, &console)?;
+    let workload = spawn::Workload::prepare(&cfg, &console, streams.fds())?;
     report::mark(|m| &mut m.exec);
     step!("starting {:?} on {console}", cfg.argv);
-    let outcome = match workload.spawn() {
+    let spawned = workload.spawn();
+    streams.start();
+    let outcome = match spawned {
         Ok(pid) => supervise::wait_workload(pid),
         Err((outcome, err)) => {
             log::error(&err.to_string());

@@ -4,7 +4,7 @@
 //! What the report needs is kept in one global, filled in as the run goes, so that the panic hook can
 //! finish the run as cleanly as the normal path.
 
-use crate::config::Config;
+use crate::config::{Config, Stream};
 use crate::log::{self, step};
 use crate::{mounts, supervise, sys};
 use rinit_status::{debug_exit_value, Marks, Nonce, Outcome, Record};
@@ -12,6 +12,7 @@ use std::fs::File;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// What [`finish`] needs.
@@ -19,6 +20,11 @@ use std::time::Duration;
 struct State {
     nonce: Option<Nonce>,
     port: Option<File>,
+    /// The copiers of the workload's output ports; each returns its port at end-of-file.
+    outputs: Vec<JoinHandle<File>>,
+    /// Output went to ports, so the host stops the VM (see `rinit.hold`).
+    held_output: bool,
+    hold_ms: u32,
     debug_exit: Option<u16>,
     reboot: bool,
     grace_ms: u32,
@@ -28,6 +34,9 @@ struct State {
 static STATE: Mutex<State> = Mutex::new(State {
     nonce: None,
     port: None,
+    outputs: Vec::new(),
+    held_output: false,
+    hold_ms: 0,
     debug_exit: None,
     reboot: false,
     grace_ms: 1000,
@@ -65,34 +74,33 @@ pub fn configure(cfg: &Config) {
         st.debug_exit = cfg.debug_exit;
         st.reboot = cfg.reboot;
         st.grace_ms = cfg.grace_ms;
+        st.hold_ms = cfg.hold_ms;
     });
 }
 
-/// The `/dev` node of the virtio-serial port called `name`, found through sysfs (there is no udev).
-fn find_port(name: &str) -> Option<String> {
-    let dir = std::fs::read_dir("/sys/class/virtio-ports").ok()?;
-    dir.flatten().find_map(|entry| {
-        let port_name = std::fs::read_to_string(entry.path().join("name")).ok()?;
-        (port_name.trim_end() == name)
-            .then(|| format!("/dev/{}", entry.file_name().to_string_lossy()))
-    })
+/// Keeps the copier of an output port, to end the port with the end mark when everything has
+/// stopped.
+pub fn keep_output(copier: JoinHandle<File>) {
+    with_state(|st| st.outputs.push(copier));
 }
 
 /// Opens the status port now, before the workload starts: a virtio-console port admits one opener,
 /// so holding it keeps the workload from writing to it. Waits up to `rinit.waitport` for it.
 pub fn open_port(cfg: &Config) {
-    let deadline = std::time::Instant::now() + Duration::from_millis(cfg.wait_port_ms.into());
-    let dev = loop {
-        match find_port(&cfg.status_port) {
-            Some(dev) => break dev,
-            None if std::time::Instant::now() >= deadline => {
-                if cfg.wait_port_ms > 0 {
-                    log::warn(&format!("status port {} not found", cfg.status_port));
-                }
-                return;
-            }
-            None => std::thread::sleep(Duration::from_millis(5)),
+    // Ports are announced in the order QEMU has them; the host adds the status port first, so
+    // once a stream port was found (those are opened first) there is nothing left to wait for.
+    let streams_on_ports = cfg.stdio.iter().any(|s| matches!(s, Stream::Port(_)));
+    let wait_ms = if streams_on_ports {
+        0
+    } else {
+        cfg.wait_port_ms
+    };
+    let wait = Duration::from_millis(wait_ms.into());
+    let Some(dev) = crate::stdio::wait_port(&cfg.status_port, wait) else {
+        if wait_ms > 0 {
+            log::warn(&format!("status port {} not found", cfg.status_port));
         }
+        return;
     };
     match std::fs::OpenOptions::new().write(true).open(&dev) {
         Ok(f) => {
@@ -116,6 +124,9 @@ pub fn finish(outcome: Outcome) -> ! {
     let mut state = STATE.lock().ok();
     let grace = state.as_ref().map_or(1000, |st| st.grace_ms);
     supervise::stop_everything(Duration::from_millis(grace.into()));
+    if let Some(st) = state.as_deref_mut() {
+        end_outputs(st);
+    }
     sys::sync();
     unmount_all();
     let reboot = state.as_ref().is_some_and(|st| st.reboot);
@@ -151,8 +162,28 @@ fn report(st: &mut State, outcome: Outcome) {
         }
     }
     report_console(&line);
+    if st.held_output && st.hold_ms > 0 {
+        // The host stops the VM once it has read every output port to its end mark.
+        step!("waiting up to {} ms for the host", st.hold_ms);
+        std::thread::sleep(Duration::from_millis(st.hold_ms.into()));
+    }
     if let Some(port) = st.debug_exit {
         debug_exit(port, debug_exit_value(outcome.code()));
+    }
+}
+
+/// Waits for the output copiers (every process is gone, so their pipes have ended) and writes
+/// the end mark to each port: nothing is left that could write after it.
+fn end_outputs(st: &mut State) {
+    let mark = rinit_status::end_mark(&st.nonce.clone().unwrap_or_default());
+    st.held_output = !st.outputs.is_empty();
+    for copier in st.outputs.drain(..) {
+        let Ok(mut port) = copier.join() else {
+            continue;
+        };
+        if let Err(e) = port.write_all(&mark) {
+            log::warn(&format!("write the end mark: {e}"));
+        }
     }
 }
 

@@ -45,6 +45,8 @@ pub struct Workload {
     env: Vec<CString>,
     cwd: CString,
     console: CString,
+    /// The fds given as 0, 1 and 2 instead of the console (owned by the caller).
+    stdio: [Option<libc::c_int>; 3],
     uid: libc::uid_t,
     gid: libc::gid_t,
     display: String,
@@ -86,8 +88,13 @@ fn cstrings(list: &[String], what: &str) -> Result<Vec<CString>> {
 }
 
 impl Workload {
-    /// Prepares the workload of `cfg` with `console` as its terminal.
-    pub fn prepare(cfg: &Config, console: &str) -> Result<Workload> {
+    /// Prepares the workload of `cfg` with `console` as its terminal and, where `stdio` has an fd,
+    /// that fd as its stdin, stdout or stderr (the caller keeps them open until [`Workload::spawn`]).
+    pub fn prepare(
+        cfg: &Config,
+        console: &str,
+        stdio: [Option<libc::c_int>; 3],
+    ) -> Result<Workload> {
         let env = build_env(&cfg.term, &cfg.env);
         let path = env
             .iter()
@@ -106,6 +113,7 @@ impl Workload {
             env: cstrings(&env, "environment variable")?,
             cwd: cstr(&cfg.cwd).map_err(|e| Error::io("cwd", e))?,
             console: cstr(console).map_err(|e| Error::io("console", e))?,
+            stdio,
             uid: cfg.uid,
             gid: cfg.gid,
             display: cfg.argv.join(" "),
@@ -202,8 +210,8 @@ impl Workload {
             }
             // Not fatal: /dev/console cannot become a controlling terminal, the real tty can.
             libc::ioctl(tty, libc::TIOCSCTTY, 1);
-            for fd in 0..=2 {
-                libc::dup2(tty, fd);
+            for (fd, given) in (0..=2).zip(self.stdio) {
+                libc::dup2(given.unwrap_or(tty), fd);
             }
             if tty > 2 {
                 libc::close(tty);
@@ -312,7 +320,7 @@ mod tests {
             argv: argv.iter().map(|s| s.to_string()).collect(),
             ..Config::default()
         };
-        Workload::prepare(&cfg, "/dev/null").unwrap()
+        Workload::prepare(&cfg, "/dev/null", [None; 3]).unwrap()
     }
 
     // These fork real children on the host: the child's stdio goes to /dev/null.

@@ -47,6 +47,16 @@
 //! The protocol defends against a misbehaving workload, not a hostile root inside the VM; the
 //! `rinit.status` port narrows the gap, since a root workload that never saw the port open cannot
 //! write to it while rinit holds it.
+//!
+//! # Standard streams on ports
+//!
+//! The workload's stdin, stdout and stderr may each be a virtio-serial port instead of the console
+//! (`rinit.stdin=`, `rinit.stdout=`, `rinit.stderr=`; the host runner names them [`STDIN_PORT_NAME`],
+//! [`STDOUT_PORT_NAME`], [`STDERR_PORT_NAME`]). Ports carry bytes unchanged (no tty translation) and
+//! keep stdout and stderr apart. Once every process in the guest is dead, rinit writes
+//! [`end_mark`] to each output port: the last bytes of a stream, so the host knows it has read all
+//! of it. The host then stops the VM itself (rinit waits `rinit.hold` milliseconds for that), since
+//! data that QEMU still buffers when the guest exits through `isa-debug-exit` would be lost.
 
 #![forbid(unsafe_code)]
 
@@ -62,5 +72,18 @@ pub const HOST_TIMEOUT: u8 = 124;
 pub const HOST_NO_RECORD: u8 = 255;
 /// Name of the virtio-serial port that carries the record out of band.
 pub const STATUS_PORT_NAME: &str = "rinit.status";
+/// Name of the virtio-serial port the host runner gives the workload as stdin.
+pub const STDIN_PORT_NAME: &str = "rinit.stdin";
+/// Name of the virtio-serial port the host runner reads the workload's stdout from.
+pub const STDOUT_PORT_NAME: &str = "rinit.stdout";
+/// Name of the virtio-serial port the host runner reads the workload's stderr from.
+pub const STDERR_PORT_NAME: &str = "rinit.stderr";
+
+/// The bytes rinit writes last to an output port: `NUL "RINIT-END " nonce NUL`. Text output never
+/// contains NUL, so a host only ever holds back bytes of binary output while checking for it.
+pub fn end_mark(nonce: &Nonce) -> Vec<u8> {
+    format!("\0RINIT-END {}\0", nonce.as_str()).into_bytes()
+}
+
 /// I/O port of QEMU's `isa-debug-exit` device as the host runner configures it (`iobase=0xf4,iosize=4`).
 pub const DEBUG_EXIT_PORT: u16 = 0xf4;
