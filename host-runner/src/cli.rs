@@ -16,6 +16,8 @@ Examples:
   mvm run -e GREETING=hi -- printenv GREETING
   mvm run --timeout 30s --timings -- true  where the time went
   mvm run --dry-run -- true                print the QEMU command line, do not run it
+  mvm run -- sh                            an interactive shell (Ctrl-] stops the VM)
+  tar c . | mvm run -- tar t               stdin reaches the workload; stdout/stderr stay apart
   mvm kernel fetch                         download the Debian cloud kernel into the cache
   mvm doctor                               check QEMU, KVM, firmware, virtiofsd, kernel
 
@@ -113,6 +115,10 @@ pub struct RunArgs {
     /// Print the command lines and exit without running anything.
     #[arg(long)]
     pub dry_run: bool,
+    /// How stdin, stdout and stderr travel: auto picks console when stdout and stderr are the
+    /// same file and stdin is a terminal or empty, else split.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub stdio: StdioChoice,
     /// Also take the status record from a virtio-serial port that the workload cannot write to
     /// (loads virtio_console: a slower boot).
     #[arg(long)]
@@ -170,6 +176,17 @@ pub enum AccelChoice {
     Kvm,
     /// TCG (software emulation).
     Tcg,
+}
+
+/// `--stdio`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StdioChoice {
+    /// console when nothing is lost that way, else split.
+    Auto,
+    /// All through the serial console: a tty in the guest, stdout and stderr merged (fastest boot).
+    Console,
+    /// stdout, stderr (and stdin) on virtio-serial ports: apart and byte-exact (loads virtio_console).
+    Split,
 }
 
 /// One `-v HOST:GUEST[:ro]`.

@@ -9,7 +9,7 @@
 //! a moment ([`ConsoleFilter::idle`]), so a line shows at once even when the workload then waits.
 //! rinit writes the newline and the record in one `write`, so they are never an idle gap apart.
 
-use std::io::{PipeReader, Read, Write};
+use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
@@ -151,44 +151,61 @@ pub struct ConsoleResult {
     pub record_at: Option<Instant>,
 }
 
-/// Copies the console to stdout through the filter until QEMU closes it. When the console is
-/// idle for `IDLE`, what the filter holds back is released, so a waiting workload's last line
-/// shows at once.
-pub fn read_console(
-    pipe: PipeReader,
+/// How the console reader shows what it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Show {
+    /// `mvm`'s fd the output goes to (1, or 2 when the workload's own streams use ports).
+    pub fd: i32,
+    /// Undo the guest tty's `\n` → `\r\n` (not for a raw host terminal, which wants the bytes).
+    pub crlf: bool,
+}
+
+/// Copies the console to `show.fd` through the filter until QEMU closes it; calls `on_record`
+/// when the first status record has been read. When the console is idle for `IDLE`, what the
+/// filter holds back is released, so a waiting workload's last line shows at once.
+pub fn read_console<R: Read + AsRawFd>(
+    mut pipe: R,
     nonce: &rinit_status::Nonce,
+    show: Show,
+    on_record: impl Fn(),
     on_end: impl FnOnce(),
 ) -> ConsoleResult {
-    let mut filter = ConsoleFilter::new(nonce, true);
+    let mut filter = ConsoleFilter::new(nonce, show.crlf);
     let mut res = ConsoleResult::default();
     let mut buf = vec![0u8; 64 * 1024];
     let mut out = Vec::with_capacity(buf.len());
     loop {
         out.clear();
-        match read_or_idle(&pipe, &mut buf) {
+        match read_or_idle(&mut pipe, &mut buf) {
             ReadResult::Data(n) => {
                 res.first_output.get_or_insert_with(Instant::now);
                 res.keep_tail(&buf[..n]);
                 filter.feed(&buf[..n], &mut out);
                 if res.record_at.is_none() && filter.has_record() {
                     res.record_at = Some(Instant::now());
+                    on_record();
                 }
             }
             ReadResult::Idle => filter.idle(&mut out),
             ReadResult::End => break,
         }
-        show(&out);
+        write_to(show.fd, &out);
     }
     out.clear();
     filter.finish(&mut out);
-    show(&out);
+    write_to(show.fd, &out);
     on_end();
     res
 }
 
-/// Writes to stdout; a closed stdout must not stop the drain, or QEMU would block on the pipe.
-fn show(bytes: &[u8]) {
+/// Writes to stdout or stderr; a closed reader must not stop the drain, or QEMU would block on
+/// the pipe.
+fn write_to(fd: i32, bytes: &[u8]) {
     if bytes.is_empty() {
+        return;
+    }
+    if fd == 2 {
+        let _ = std::io::stderr().lock().write_all(bytes);
         return;
     }
     let mut lock = std::io::stdout().lock();
@@ -207,7 +224,7 @@ enum ReadResult {
 }
 
 /// Waits up to [`IDLE`] for console data and reads it.
-fn read_or_idle(mut pipe: &PipeReader, buf: &mut [u8]) -> ReadResult {
+fn read_or_idle<R: Read + AsRawFd>(pipe: &mut R, buf: &mut [u8]) -> ReadResult {
     let mut pfd = libc::pollfd {
         fd: pipe.as_raw_fd(),
         events: libc::POLLIN,

@@ -71,6 +71,9 @@ pub enum Error {
     /// `mvm` received a signal and stopped the VM.
     #[error("interrupted by signal {0}; the VM was stopped")]
     Interrupted(i32),
+    /// The detach key (Ctrl-]) was typed in an interactive run.
+    #[error("detached (Ctrl-]); the VM was stopped")]
+    Detached,
     /// The guest ended without a valid status record.
     #[error("the guest ended without a status record ({0}){hint}", hint = NO_RECORD_HINT)]
     NoRecord(String),
@@ -85,6 +88,7 @@ impl Error {
             Error::Timeout(_) => EXIT_TIMEOUT,
             Error::NoRecord(_) => EXIT_NO_RECORD,
             Error::Interrupted(sig) => 128u8.saturating_add(u8::try_from(*sig).unwrap_or(0)),
+            Error::Detached => 130,
             _ => EXIT_SETUP,
         }
     }
@@ -122,6 +126,7 @@ mod tests {
         assert_eq!(Error::Usage("x".into()).exit_code(), 125);
         assert_eq!(Error::Interrupted(2).exit_code(), 130);
         assert_eq!(Error::Interrupted(15).exit_code(), 143);
+        assert_eq!(Error::Detached.exit_code(), 130);
     }
 
     #[test]

@@ -47,8 +47,16 @@ pub struct GuestConfig {
     pub nonce: Nonce,
     pub debug: bool,
     pub debug_exit: bool,
-    /// Milliseconds rinit waits for the status port (0: no status port).
+    /// Milliseconds rinit waits for its ports to appear (0: no ports).
     pub wait_port_ms: u32,
+    /// The workload's stdin, stdout and stderr: `None` for the console, else `null` or a port
+    /// name (rinit's `rinit.stdin=` …).
+    pub stdio: [Option<String>; 3],
+    /// Milliseconds rinit waits for the host to stop the VM after reporting (`rinit.hold`).
+    pub hold_ms: u32,
+    /// The terminal type and window size (rows, columns) of an interactive console.
+    pub term: Option<String>,
+    pub winsize: Option<(u16, u16)>,
 }
 
 /// How the settings travel.
@@ -89,6 +97,21 @@ impl GuestConfig {
         s.extend(self.env.iter().map(|e| ("env", Some(e.clone()))));
         if self.wait_port_ms > 0 {
             s.push(("waitport", Some(self.wait_port_ms.to_string())));
+        }
+        for (key, stream) in ["stdin", "stdout", "stderr"].into_iter().zip(&self.stdio) {
+            if let Some(v) = stream {
+                s.push((key, Some(v.clone())));
+            }
+        }
+        if self.hold_ms > 0 {
+            s.push(("hold", Some(self.hold_ms.to_string())));
+        }
+        if let Some(term) = &self.term {
+            s.push(("term", Some(term.clone())));
+        }
+        if let Some((rows, cols)) = self.winsize {
+            s.push(("rows", Some(rows.to_string())));
+            s.push(("cols", Some(cols.to_string())));
         }
         if self.debug {
             s.push(("debug", None));

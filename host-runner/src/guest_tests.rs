@@ -12,6 +12,10 @@ fn cfg(argv: &[&str]) -> GuestConfig {
         debug: false,
         debug_exit: true,
         wait_port_ms: 0,
+        stdio: [None, None, None],
+        hold_ms: 0,
+        term: None,
+        winsize: None,
     }
 }
 
@@ -92,4 +96,21 @@ fn long_lines_go_to_the_spec() {
     let e = cfg(&["echo", &long]).encode();
     assert!(e.spec.is_some());
     assert!(e.cmdline.len() < 100);
+}
+
+#[test]
+fn streams_hold_and_terminal() {
+    let c = GuestConfig {
+        stdio: [Some("null".into()), Some("rinit.stdout".into()), None],
+        hold_ms: 10000,
+        term: Some("xterm-256color".into()),
+        winsize: Some((40, 120)),
+        ..cfg(&["true"])
+    };
+    let line = c.encode().cmdline;
+    assert!(
+        line.contains("rinit.stdin=null rinit.stdout=rinit.stdout rinit.hold=10000 rinit.term=xterm-256color rinit.rows=40 rinit.cols=120 -- true"),
+        "{line}"
+    );
+    assert!(!line.contains("rinit.stderr"), "{line}");
 }

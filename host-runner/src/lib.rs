@@ -9,7 +9,7 @@
 //! [`cli`] (options) → [`plan`] (kernel via [`bootkernel`], firmware and rinit via [`locate`],
 //! [`accel`], shares and disks, [`modules`], the cached [`initramfs`], rinit's settings via
 //! [`guest`], the [`qemu`] argv) → [`virtiofsd`] daemons and QEMU as [`process`] guards →
-//! [`console`] (output and the status record) → exit status ([`error`]) and [`timings`].
+//! [`console`] (output and the status record) and [`stdio`] (the workload's streams) → exit status ([`error`]) and [`timings`].
 //! [`doctor`] checks the host.
 
 pub mod cpio;
@@ -31,5 +31,6 @@ pub mod plan;
 pub mod process;
 pub mod qemu;
 pub mod run;
+pub mod stdio;
 pub mod timings;
 pub mod virtiofsd;

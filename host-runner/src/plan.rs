@@ -10,7 +10,8 @@ use crate::guest::{GuestConfig, GuestMount, GuestRoot};
 use crate::initramfs::{self, Inputs, ModuleSet};
 use crate::locate;
 use crate::modules::ModuleDb;
-use crate::qemu::{Disk, DiskFormat, FsDevice, QemuCmd};
+use crate::qemu::{Disk, DiskFormat, FsDevice, Port, PortBackend, QemuCmd};
+use crate::stdio::{self, HostFds, Mode};
 use crate::virtiofsd::{Share, Virtiofsd};
 use rinit_status::Nonce;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,15 @@ use std::path::{Path, PathBuf};
 pub const CONSOLE_FD: i32 = 3;
 /// The descriptor QEMU gets the status port pipe on (`--status-port`).
 pub const STATUS_FD: i32 = 4;
+/// The descriptor QEMU gets the stdout port's pipe on (split mode).
+pub const STDOUT_FD: i32 = 5;
+/// The descriptor QEMU gets the stderr port's pipe on (split mode).
+pub const STDERR_FD: i32 = 6;
+/// The descriptor QEMU gets its end of the stdin port's socket on (split mode with input).
+pub const STDIN_FD: i32 = 7;
+/// How long rinit waits for the host to stop the VM once it has reported (split mode); the host
+/// does so as soon as it has read every output port to its end.
+const HOLD_MS: u32 = 5000;
 /// How long rinit waits for the status port to be named by the host (virtio-console control
 /// messages arrive after the driver has bound).
 const STATUS_PORT_WAIT_MS: u32 = 2000;
@@ -49,6 +59,8 @@ pub struct Plan {
     /// Things to tell the user (`--verbose`), and the accelerator note (always, unless `-q`).
     pub notes: Vec<String>,
     pub accel_note: Option<String>,
+    /// How the workload's streams travel.
+    pub stdio: Mode,
 }
 
 /// Builds the plan; `rundir` holds the sockets, logs and per-run files.
@@ -70,8 +82,12 @@ pub fn build(args: &RunArgs, rundir: &Path, progress: &dyn Fn(&str)) -> Result<P
         notes.push(format!("virtiofsd {} ({:?})", d.path.display(), d.flavour));
         Some(d)
     };
-    let (base_initrd, modules) = initramfs_for(args, &kernel, &devices)?;
+    let mode = stdio::decide(args.stdio, HostFds::probe());
+    notes.push(format!("standard streams: {mode:?}"));
+    let ports = args.status_port || mode.needs_ports();
+    let (base_initrd, modules) = initramfs_for(&kernel, &devices, ports)?;
     let nonce = new_nonce();
+    let guest_streams = guest_streams(mode);
     let guest = GuestConfig {
         argv,
         env: args.env.clone(),
@@ -82,10 +98,13 @@ pub fn build(args: &RunArgs, rundir: &Path, progress: &dyn Fn(&str)) -> Result<P
         nonce: nonce.clone(),
         debug: args.console,
         debug_exit: true,
-        wait_port_ms: if args.status_port {
-            STATUS_PORT_WAIT_MS
-        } else {
-            0
+        wait_port_ms: if ports { STATUS_PORT_WAIT_MS } else { 0 },
+        stdio: guest_streams,
+        hold_ms: if mode.needs_ports() { HOLD_MS } else { 0 },
+        term: interactive_term(mode),
+        winsize: match mode {
+            Mode::Console { interactive: true } => stdio::window_size(1),
+            _ => None,
         },
     };
     let encoded = guest.encode();
@@ -104,11 +123,13 @@ pub fn build(args: &RunArgs, rundir: &Path, progress: &dyn Fn(&str)) -> Result<P
         initrd,
         append: kernel_cmdline(args.console, args.append.as_deref(), &encoded.cmdline)?,
         console: format!("/proc/self/fd/{CONSOLE_FD}"),
+        console_socket: matches!(mode, Mode::Console { interactive: true }).then_some(CONSOLE_FD),
         shares: devices.fs_devices(),
         disks: std::mem::take(&mut devices.disks),
         status_port: args
             .status_port
             .then(|| format!("/proc/self/fd/{STATUS_FD}")),
+        ports: qemu_ports(mode),
         debug_exit: true,
     };
     Ok(Plan {
@@ -121,7 +142,59 @@ pub fn build(args: &RunArgs, rundir: &Path, progress: &dyn Fn(&str)) -> Result<P
         base_initrd,
         notes,
         accel_note: decision.note,
+        stdio: mode,
     })
+}
+
+/// rinit's `stdin`/`stdout`/`stderr` settings for `mode` (`None`: the console).
+fn guest_streams(mode: Mode) -> [Option<String>; 3] {
+    match mode {
+        Mode::Console { interactive: true } => [None, None, None],
+        Mode::Console { interactive: false } => [Some("null".into()), None, None],
+        Mode::Split { stdin_port } => [
+            Some(if stdin_port {
+                rinit_status::STDIN_PORT_NAME.into()
+            } else {
+                "null".into()
+            }),
+            Some(rinit_status::STDOUT_PORT_NAME.into()),
+            Some(rinit_status::STDERR_PORT_NAME.into()),
+        ],
+    }
+}
+
+/// The virtio-serial ports of `mode`, with the descriptors QEMU gets them on.
+fn qemu_ports(mode: Mode) -> Vec<Port> {
+    let Mode::Split { stdin_port } = mode else {
+        return Vec::new();
+    };
+    let mut ports = Vec::new();
+    if stdin_port {
+        ports.push(Port {
+            name: rinit_status::STDIN_PORT_NAME.into(),
+            backend: PortBackend::Socket(STDIN_FD),
+        });
+    }
+    for (name, fd) in [
+        (rinit_status::STDOUT_PORT_NAME, STDOUT_FD),
+        (rinit_status::STDERR_PORT_NAME, STDERR_FD),
+    ] {
+        ports.push(Port {
+            name: name.into(),
+            backend: PortBackend::File(format!("/proc/self/fd/{fd}")),
+        });
+    }
+    ports
+}
+
+/// The host's `TERM` for an interactive console, when rinit would accept it.
+fn interactive_term(mode: Mode) -> Option<String> {
+    if mode != (Mode::Console { interactive: true }) {
+        return None;
+    }
+    let term = std::env::var("TERM").ok()?;
+    let ok = |c: char| c.is_ascii_alphanumeric() || "._+-".contains(c);
+    (!term.is_empty() && term.len() <= 64 && term.chars().all(ok)).then_some(term)
 }
 
 /// `--kernel`, else the default kernel (noting why the host's was not used).
@@ -153,14 +226,15 @@ fn choose_accel(args: &RunArgs, firmware: &Path) -> accel::Decision {
     accel::decide(args.accel, &args.qemu, fw_for_probe.as_deref())
 }
 
-/// The cached initramfs for the devices in use, and the modules rinit must load.
+/// The cached initramfs for the devices in use (`ports`: the virtio-serial device), and the
+/// modules rinit must load.
 fn initramfs_for(
-    args: &RunArgs,
     kernel: &BootKernel,
     devices: &Devices,
+    ports: bool,
 ) -> Result<(PathBuf, Vec<String>)> {
     let mut modules = devices.modules();
-    if args.status_port {
+    if ports {
         for m in ["virtio_mmio", "virtio_console"] {
             if !modules.iter().any(|x| x == m) {
                 modules.push(m.to_owned());

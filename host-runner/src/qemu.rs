@@ -76,6 +76,32 @@ pub struct Disk {
     pub readonly: bool,
 }
 
+/// Where a virtio-serial port's data goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortBackend {
+    /// A path QEMU opens for writing (e.g. `/proc/self/fd/5`, a pipe): output only.
+    File(String),
+    /// A connected socket QEMU gets as this fd: both directions; the port closes when the peer
+    /// shuts the socket down, and the guest then reads end-of-file.
+    Socket(i32),
+}
+
+impl PortBackend {
+    fn chardev(&self, id: &str) -> String {
+        match self {
+            PortBackend::File(path) => format!("file,id={id},path={}", opt(path)),
+            PortBackend::Socket(fd) => format!("socket,id={id},fd={fd}"),
+        }
+    }
+}
+
+/// A named virtio-serial port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Port {
+    pub name: String,
+    pub backend: PortBackend,
+}
+
 /// Everything that goes on the QEMU command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QemuCmd {
@@ -93,11 +119,15 @@ pub struct QemuCmd {
     pub append: String,
     /// Where the serial console goes: a path QEMU opens for writing (e.g. `/proc/self/fd/3`).
     pub console: String,
+    /// The console as a connected socket on this fd instead, so it also takes input.
+    pub console_socket: Option<i32>,
     /// virtiofs shares, in order (the first gets tag order in the guest's ACPI table).
     pub shares: Vec<FsDevice>,
     pub disks: Vec<Disk>,
     /// A virtio-serial port named `rinit.status` written to this path.
     pub status_port: Option<String>,
+    /// More virtio-serial ports (the workload's standard streams), after the status port.
+    pub ports: Vec<Port>,
     /// Add `isa-debug-exit` at 0xf4.
     pub debug_exit: bool,
 }
@@ -131,10 +161,11 @@ impl QemuCmd {
             "-display",
             "none",
         ]);
-        a.push([
-            "-chardev",
-            &format!("file,id=con,path={}", opt(&self.console)),
-        ]);
+        let console = match self.console_socket {
+            Some(fd) => PortBackend::Socket(fd),
+            None => PortBackend::File(self.console.clone()),
+        };
+        a.push(["-chardev", &console.chardev("con")]);
         a.push(["-serial", "chardev:con"]);
         if self.debug_exit {
             a.push(["-device", "isa-debug-exit,iobase=0xf4,iosize=4"]);
@@ -162,14 +193,21 @@ impl QemuCmd {
             let device = format!("virtio-blk-device,drive=disk{i}");
             a.push(["-drive", &drive, "-device", &device]);
         }
+        if self.status_port.is_some() || !self.ports.is_empty() {
+            a.push(["-device", "virtio-serial-device"]);
+        }
         if let Some(path) = &self.status_port {
             let chardev = format!("file,id=status,path={}", opt(path));
             let port = format!(
                 "virtserialport,chardev=status,name={}",
                 rinit_status::STATUS_PORT_NAME
             );
-            a.push(["-device", "virtio-serial-device", "-chardev", &chardev]);
-            a.push(["-device", &port]);
+            a.push(["-chardev", &chardev, "-device", &port]);
+        }
+        for (i, p) in self.ports.iter().enumerate() {
+            let id = format!("port{i}");
+            let port = format!("virtserialport,chardev={id},name={}", opt(&p.name));
+            a.push(["-chardev", &p.backend.chardev(&id), "-device", &port]);
         }
         a.os("-kernel", &self.kernel);
         a.os("-initrd", &self.initrd);

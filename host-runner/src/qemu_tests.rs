@@ -14,9 +14,11 @@ fn base() -> QemuCmd {
         initrd: "/run/mvm-1/initrd".into(),
         append: "console=ttyS0 quiet tsc_early_khz=2445404 panic=-1".into(),
         console: "/proc/self/fd/3".into(),
+        console_socket: None,
         shares: Vec::new(),
         disks: Vec::new(),
         status_port: None,
+        ports: Vec::new(),
         debug_exit: true,
     }
 }
@@ -157,6 +159,41 @@ fn disk_root_and_status_port() {
     ]);
     want.extend(TAIL);
     assert_eq!(words(&cmd.argv()), want);
+}
+
+#[test]
+fn stream_ports_and_an_interactive_console() {
+    let cmd = QemuCmd {
+        console_socket: Some(3),
+        ports: vec![
+            Port {
+                name: "rinit.stdin".into(),
+                backend: PortBackend::Socket(7),
+            },
+            Port {
+                name: "rinit.stdout".into(),
+                backend: PortBackend::File("/proc/self/fd/5".into()),
+            },
+        ],
+        ..base()
+    };
+    let got = words(&cmd.argv());
+    let pos = |w: &str| got.iter().position(|g| g == w).unwrap();
+    assert_eq!(got[pos("-serial") - 1], "socket,id=con,fd=3");
+    let want = [
+        "-device",
+        "virtio-serial-device",
+        "-chardev",
+        "socket,id=port0,fd=7",
+        "-device",
+        "virtserialport,chardev=port0,name=rinit.stdin",
+        "-chardev",
+        "file,id=port1,path=/proc/self/fd/5",
+        "-device",
+        "virtserialport,chardev=port1,name=rinit.stdout",
+    ];
+    let at = pos("virtio-serial-device") - 1;
+    assert_eq!(got[at..at + want.len()], want);
 }
 
 #[test]

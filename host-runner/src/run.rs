@@ -4,20 +4,24 @@
 //! directory; so every exit path, errors and signals included, leaves nothing behind.
 
 use crate::cli::RunArgs;
-use crate::console::{read_console, ConsoleResult};
+use crate::console::{read_console, ConsoleResult, Show};
 use crate::error::{Error, Result};
-use crate::plan::{self, Plan, CONSOLE_FD, STATUS_FD};
+use crate::plan::{self, Plan, CONSOLE_FD, STATUS_FD, STDERR_FD, STDIN_FD, STDOUT_FD};
 use crate::process::{Guard, RunDir};
 use crate::qemu::shell_line;
+use crate::stdio::{self, Mode, RawTerminal};
 use crate::timings::{self, HostTimes};
 use rinit_status::Record;
 
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
 use std::io::{PipeReader, Read};
 use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -30,6 +34,11 @@ const DAEMON_EXIT_SLACK: Duration = Duration::from_secs(1);
 enum Event {
     Signal(i32),
     ConsoleClosed,
+    /// The console carried a status record, or an output port's end changed: the run may be
+    /// complete.
+    Progress,
+    /// The detach key was typed in an interactive run.
+    Detach,
 }
 
 /// Runs `args`; returns the exit status for `mvm` (the workload's, or the runner's for errors).
@@ -54,20 +63,28 @@ pub fn run(args: &RunArgs) -> Result<u8> {
     check_signals(&rx)?;
     let planned = Instant::now();
     let mut daemons = start_daemons(&plan)?;
-    let (mut qemu, console, status_pipe) = start_qemu(&plan, rundir.path(), tx)?;
+    let raw = match plan.stdio {
+        Mode::Console { interactive: true } => RawTerminal::enter(),
+        _ => None,
+    };
+    let mut vm = start_qemu(&plan, rundir.path(), tx)?;
     let qemu_spawned = Instant::now();
-    let status = match wait(&rx, &mut qemu, &mut daemons, args.timeout, &plan) {
+    let status = match wait(&rx, &mut vm, &mut daemons, args.timeout, &plan) {
         Ok(st) => st,
         Err(e) => {
-            // Stop QEMU first, so the console reader sees the end and flushes what it holds.
-            qemu.stop();
-            let _ = console.join();
+            // Stop QEMU first, so the readers see the end and flush what they hold.
+            vm.qemu.stop();
+            vm.join_outputs();
+            let _ = vm.console.join();
+            drop(raw);
             return Err(e);
         }
     };
     let qemu_exited = Instant::now();
-    let mut seen = console.join().unwrap_or_default();
-    seen.port = status_pipe.map(read_all);
+    vm.join_outputs();
+    let mut seen = vm.console.join().unwrap_or_default();
+    drop(raw);
+    seen.port = vm.status_pipe.take().map(read_all);
     let outcome = conclude(status, &seen, &plan, &mut daemons, rundir.path());
     drop(daemons);
     drop(signals);
@@ -139,20 +156,92 @@ fn start_daemons(plan: &Plan) -> Result<Vec<Guard>> {
         .collect()
 }
 
-/// What QEMU runs with: its guard, the console reader thread, the status port pipe.
-type Started = (Guard, JoinHandle<ConsoleResult>, Option<PipeReader>);
+/// A running QEMU and the threads around it.
+struct Vm {
+    qemu: Guard,
+    console: JoinHandle<ConsoleResult>,
+    status_pipe: Option<PipeReader>,
+    /// The output port pumps (split mode).
+    outputs: Vec<JoinHandle<()>>,
+    /// Per output port: it ends with rinit's end mark.
+    ended: Vec<Arc<AtomicBool>>,
+    /// The console carried a status record.
+    record: Arc<AtomicBool>,
+    /// The host end of the stdin port, open until QEMU has gone (see [`stdio::forward_stdin`]).
+    _stdin: Option<UnixStream>,
+}
 
-/// Starts QEMU with the console pipe on [`CONSOLE_FD`] (and the status port's on [`STATUS_FD`])
-/// and a thread that filters and prints the console.
-fn start_qemu(plan: &Plan, rundir: &std::path::Path, tx: Sender<Event>) -> Result<Started> {
-    let (reader, writer) = std::io::pipe().map_err(|e| Error::io("create", "console pipe", e))?;
-    let mut fds = vec![(writer.as_raw_fd(), CONSOLE_FD)];
+impl Vm {
+    /// Waits for the output pumps; they end once QEMU has gone.
+    fn join_outputs(&mut self) {
+        for t in self.outputs.drain(..) {
+            let _ = t.join();
+        }
+    }
+
+    /// Split mode: the record and every output port's end mark are in, so nothing of the
+    /// workload's is left inside QEMU.
+    fn complete(&self) -> bool {
+        !self.ended.is_empty()
+            && self.record.load(Ordering::SeqCst)
+            && self.ended.iter().all(|e| e.load(Ordering::SeqCst))
+    }
+}
+
+fn pipe(what: &str) -> Result<(PipeReader, std::io::PipeWriter)> {
+    std::io::pipe().map_err(|e| Error::io("create", what, e))
+}
+
+fn socket_pair(what: &str) -> Result<(UnixStream, UnixStream)> {
+    UnixStream::pair().map_err(|e| Error::io("create", what, e))
+}
+
+/// Starts QEMU with the console on [`CONSOLE_FD`] (a pipe, or a socket when interactive), the
+/// status port's pipe on [`STATUS_FD`] and the stream ports on [`STDOUT_FD`], [`STDERR_FD`] and
+/// [`STDIN_FD`], with the threads that carry them.
+fn start_qemu(plan: &Plan, rundir: &std::path::Path, tx: Sender<Event>) -> Result<Vm> {
+    // QEMU's ends: kept until it is spawned, then closed here.
+    let mut theirs: Vec<std::os::fd::OwnedFd> = Vec::new();
+    let mut fds = Vec::new();
+    let mut give = |fd: std::os::fd::OwnedFd, to: i32| {
+        fds.push((fd.as_raw_fd(), to));
+        theirs.push(fd);
+    };
+    let interactive = plan.qemu.console_socket.is_some();
+    // The host end as a plain file, whether pipe or socket.
+    let (console_in, keys): (std::fs::File, Option<UnixStream>) = if interactive {
+        let (ours, qemu_end) = socket_pair("console socket")?;
+        give(qemu_end.into(), CONSOLE_FD);
+        let keys = ours
+            .try_clone()
+            .map_err(|e| Error::io("clone", "console socket", e))?;
+        (std::os::fd::OwnedFd::from(ours).into(), Some(keys))
+    } else {
+        let (r, w) = pipe("console pipe")?;
+        give(w.into(), CONSOLE_FD);
+        (std::os::fd::OwnedFd::from(r).into(), None)
+    };
     let status = match plan.qemu.status_port {
-        Some(_) => Some(std::io::pipe().map_err(|e| Error::io("create", "status pipe", e))?),
+        Some(_) => {
+            let (r, w) = pipe("status pipe")?;
+            give(w.into(), STATUS_FD);
+            Some(r)
+        }
         None => None,
     };
-    if let Some((_, w)) = &status {
-        fds.push((w.as_raw_fd(), STATUS_FD));
+    let mut out_pipes = Vec::new();
+    let mut stdin_sock = None;
+    if let Mode::Split { stdin_port } = plan.stdio {
+        for (fd, to) in [(STDOUT_FD, 1), (STDERR_FD, 2)] {
+            let (r, w) = pipe("output port pipe")?;
+            give(w.into(), fd);
+            out_pipes.push((r, to));
+        }
+        if stdin_port {
+            let (ours, qemu_end) = socket_pair("stdin socket")?;
+            give(qemu_end.into(), STDIN_FD);
+            stdin_sock = Some(ours);
+        }
     }
     let log_path = rundir.join("qemu.log");
     let log = std::fs::File::create(&log_path).map_err(|e| Error::io("create", &log_path, e))?;
@@ -163,15 +252,65 @@ fn start_qemu(plan: &Plan, rundir: &std::path::Path, tx: Sender<Event>) -> Resul
         .stdout(Stdio::null())
         .stderr(log);
     let guard = Guard::spawn(cmd, "qemu", fds)?;
-    drop(writer);
-    let status_reader = status.map(|(r, _w)| r);
+    drop(theirs);
+    let record = Arc::new(AtomicBool::new(false));
+    let mut ended = Vec::new();
+    let mut outputs = Vec::new();
+    let mark = rinit_status::end_mark(&plan.nonce);
+    for (r, to) in out_pipes {
+        let flag = Arc::new(AtomicBool::new(false));
+        ended.push(flag.clone());
+        let (tx, mark) = (tx.clone(), mark.clone());
+        outputs.push(std::thread::spawn(move || {
+            stdio::pump_output(r, to, mark, flag, || {
+                let _ = tx.send(Event::Progress);
+            })
+        }));
+    }
+    if let Some(sock) = &stdin_sock {
+        let clone = sock
+            .try_clone()
+            .map_err(|e| Error::io("clone", "stdin socket", e))?;
+        std::thread::spawn(move || stdio::forward_stdin(clone));
+    }
+    if let Some(keys) = keys {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            stdio::forward_keys(keys, || {
+                let _ = tx.send(Event::Detach);
+            })
+        });
+    }
+    let show = Show {
+        fd: if plan.stdio.needs_ports() { 2 } else { 1 },
+        crlf: !interactive,
+    };
     let nonce = plan.nonce.clone();
-    let handle = std::thread::spawn(move || {
-        read_console(reader, &nonce, move || {
-            let _ = tx.send(Event::ConsoleClosed);
-        })
+    let seen = record.clone();
+    let progress = tx.clone();
+    let console = std::thread::spawn(move || {
+        read_console(
+            console_in,
+            &nonce,
+            show,
+            move || {
+                seen.store(true, Ordering::SeqCst);
+                let _ = progress.send(Event::Progress);
+            },
+            move || {
+                let _ = tx.send(Event::ConsoleClosed);
+            },
+        )
     });
-    Ok((guard, handle, status_reader))
+    Ok(Vm {
+        qemu: guard,
+        console,
+        status_pipe: status,
+        outputs,
+        ended,
+        record,
+        _stdin: stdin_sock,
+    })
 }
 
 /// Everything in a pipe whose writers have all gone (a status line at most).
@@ -185,16 +324,23 @@ fn read_all(mut pipe: PipeReader) -> String {
 /// then stop everything as they drop).
 fn wait(
     rx: &Receiver<Event>,
-    qemu: &mut Guard,
+    vm: &mut Vm,
     daemons: &mut [Guard],
     timeout: Option<Duration>,
     plan: &Plan,
 ) -> Result<ExitStatus> {
     let deadline = timeout.map(|t| Instant::now() + t);
     loop {
+        let qemu = &mut vm.qemu;
         if let Some(st) = qemu.try_wait()? {
             return Ok(st);
         }
+        if vm.complete() {
+            // Everything is in; rinit is waiting for this (`rinit.hold`).
+            vm.qemu.stop();
+            return vm.qemu.wait();
+        }
+        let qemu = &mut vm.qemu;
         check_daemons(qemu, daemons, plan)?;
         let event = match deadline {
             None => rx.recv().ok(),
@@ -208,9 +354,10 @@ fn wait(
         };
         match event {
             Some(Event::Signal(sig)) if sig != SIGCHLD => return Err(Error::Interrupted(sig)),
+            Some(Event::Detach) => return Err(Error::Detached),
             Some(_) => {}
             // Nothing can wake us any more: block on QEMU itself.
-            None => return qemu.wait(),
+            None => return vm.qemu.wait(),
         }
     }
 }

@@ -9,4 +9,5 @@ mod util;
 mod exit_codes;
 mod options;
 mod shares;
+mod stdio;
 mod teardown;

@@ -103,7 +103,7 @@ pub fn run(args: &[&str]) -> Out {
 pub fn finish(mut mvm: Mvm, limit: Duration) -> Out {
     let child = &mut mvm.0;
     let stdout = child.stdout.take();
-    let mut stderr = child.stderr.take().expect("piped stderr");
+    let stderr = child.stderr.take();
     let out_thread = std::thread::spawn(move || {
         let mut v = Vec::new();
         if let Some(mut s) = stdout {
@@ -113,7 +113,9 @@ pub fn finish(mut mvm: Mvm, limit: Duration) -> Out {
     });
     let err_thread = std::thread::spawn(move || {
         let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
+        if let Some(mut e) = stderr {
+            let _ = e.read_to_string(&mut s);
+        }
         s
     });
     let start = Instant::now();
