@@ -172,7 +172,7 @@ const DRIVERS: [(&str, &str); 6] = [
     ("CONFIG_VIRTIO_BLK", "--disk"),
     ("CONFIG_FUSE_FS", "--root, -v"),
     ("CONFIG_VIRTIO_FS", "--root, -v"),
-    ("CONFIG_VIRTIO_CONSOLE", "status port"),
+    ("CONFIG_VIRTIO_CONSOLE", "--stdio split, --status-port"),
     ("CONFIG_PVH", "PVH boot"),
 ];
 

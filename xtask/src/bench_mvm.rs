@@ -1,7 +1,9 @@
 //! `cargo xtask bench-mvm [--runs N]`: wall time of `mvm run -- true` with fw.rom, qboot
 //! and SeaBIOS, interleaved, plus the phase breakdown `mvm run --timings` reports.
 //!
-//! Each round runs every firmware once, in turn, after one unrecorded warm-up round.
+//! Each round runs every firmware once, in turn, after one unrecorded warm-up round. With
+//! stdin, stdout and stderr on `/dev/null`, `--stdio auto` picks the console (as in a terminal
+//! or a CI log); one more row forces `--stdio split`.
 //! When `vng` (virtme-ng) is on PATH, `vng -r <same kernel> --disable-kvm -- true` joins
 //! the rounds as a reference (it needs the Rust virtiofsd first on PATH and udev, see
 //! README; `MVM_BENCH_VNG_KERNEL` names a copy of the kernel for it). Results go to stdout
@@ -44,6 +46,16 @@ pub fn run(args: &[String]) -> Result<(), String> {
             samples: Vec::new(),
         })
         .collect();
+    // stdout and stderr apart (what a caller capturing them separately gets): the
+    // virtio-serial ports and virtio_console on top of the fw.rom row.
+    rows.push(Row {
+        name: "mvm run --stdio split -- true".into(),
+        program: mvm.clone(),
+        argv: ["run", "-q", "--stdio=split", "--", "true"]
+            .map(String::from)
+            .to_vec(),
+        samples: Vec::new(),
+    });
     if let Some(vng) = which("vng") {
         // vng runs depmod next to the kernel it boots: MVM_BENCH_VNG_KERNEL can point it at
         // a copy of the cached kernel (with its lib/modules) to keep the cache untouched.
@@ -104,6 +116,7 @@ fn timed(program: &Path, argv: &[String]) -> Result<f64, String> {
     let start = Instant::now();
     let status = Command::new(program)
         .args(argv)
+        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -118,7 +131,7 @@ fn timed(program: &Path, argv: &[String]) -> Result<f64, String> {
 /// The `--timings` report of one run.
 fn timings(mvm: &Path) -> Result<String, String> {
     let out = Command::new(mvm)
-        .args(["run", "-q", "--timings", "--", "true"])
+        .args(["run", "-q", "--stdio=console", "--timings", "--", "true"])
         .output()
         .map_err(|e| format!("cannot run mvm: {e}"))?;
     Ok(String::from_utf8_lossy(&out.stderr).into_owned())
