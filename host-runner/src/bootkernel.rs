@@ -167,18 +167,34 @@ pub fn pvh_cached(image: &Path, release: &str, cache_dir: &Path) -> Option<PathB
 pub fn host() -> std::result::Result<BootKernel, String> {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map_err(|e| format!("cannot read the host's release: {e}"))?;
-    let release = release.trim();
-    let image = PathBuf::from(format!("/boot/vmlinuz-{release}"));
+    host_in(
+        Path::new("/boot"),
+        Path::new("/lib/modules"),
+        release.trim(),
+    )
+}
+
+/// [`host`] with the directories and release given: `<boot>/vmlinuz-<release>` must be a
+/// kernel image and `<boot>/config-<release>` must set every [`REQUIRED`] option; the modules
+/// are `<lib_modules>/<release>` when that is a directory.
+pub fn host_in(
+    boot: &Path,
+    lib_modules: &Path,
+    release: &str,
+) -> std::result::Result<BootKernel, String> {
+    let image = boot.join(format!("vmlinuz-{release}"));
     let (protocol, _) = inspect(&image).map_err(|e| e.to_string())?;
-    let config_path = format!("/boot/config-{release}");
-    let config = std::fs::read_to_string(&config_path)
-        .map_err(|e| format!("{config_path}: {e} (cannot check the kernel's drivers)"))?;
+    let config_path = boot.join(format!("config-{release}"));
+    let config = std::fs::read_to_string(&config_path).map_err(|e| {
+        let path = config_path.display();
+        format!("{path}: {e} (cannot check the kernel's drivers)")
+    })?;
     for (option, why) in REQUIRED {
         if config_value(&config, option).is_none() {
             return Err(format!("host kernel lacks {option} ({why})"));
         }
     }
-    let modules = Path::new("/lib/modules").join(release);
+    let modules = lib_modules.join(release);
     Ok(BootKernel {
         image,
         protocol,
@@ -232,78 +248,22 @@ pub fn cached(progress: &dyn Fn(&str)) -> Result<BootKernel> {
 /// extracted), else the cached one. Returns the reason the host kernel was skipped.
 pub fn default(progress: &dyn Fn(&str)) -> Result<(BootKernel, Option<String>)> {
     match host() {
-        Ok(mut k) => {
-            let cache = crate::kernel::cache_dir()?;
-            let release = k.kver.clone().unwrap_or_default();
-            if let Some(vmlinux) = pvh_cached(&k.image, &release, &cache) {
-                k.image = vmlinux;
-                k.protocol = Protocol::Pvh;
-            }
-            Ok((k, None))
-        }
+        Ok(k) => Ok((with_pvh(k, &crate::kernel::cache_dir()?), None)),
         Err(why) => Ok((cached(progress)?, Some(why))),
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn release_from_bzimage_header() {
-        let mut head = vec![0u8; 0x400];
-        head[0x202..0x206].copy_from_slice(b"HdrS");
-        head[0x20e..0x210].copy_from_slice(&0x100u16.to_le_bytes());
-        let s = b"6.1.0-56-cloud-amd64 (debian-kernel@lists.debian.org) #1\0";
-        head[0x300..0x300 + s.len()].copy_from_slice(s);
-        assert_eq!(
-            bzimage_release(&head).as_deref(),
-            Some("6.1.0-56-cloud-amd64")
-        );
-        head[0x20e..0x210].copy_from_slice(&0xffffu16.to_le_bytes());
-        assert_eq!(bzimage_release(&head), None);
+/// `kernel` booted through its PVH `vmlinux` from [`pvh_cached`] under `cache_dir`, or
+/// unchanged when none can be extracted.
+fn with_pvh(mut kernel: BootKernel, cache_dir: &Path) -> BootKernel {
+    let release = kernel.kver.clone().unwrap_or_default();
+    if let Some(vmlinux) = pvh_cached(&kernel.image, &release, cache_dir) {
+        kernel.image = vmlinux;
+        kernel.protocol = Protocol::Pvh;
     }
-
-    #[test]
-    fn config_values() {
-        let c = "CONFIG_ACPI=y\nCONFIG_VIRTIO_MMIO=m\n# CONFIG_PVH is not set\nCONFIG_X=n\n";
-        assert_eq!(config_value(c, "CONFIG_ACPI"), Some("y"));
-        assert_eq!(config_value(c, "CONFIG_VIRTIO_MMIO"), Some("m"));
-        assert_eq!(config_value(c, "CONFIG_PVH"), None);
-        assert_eq!(config_value(c, "CONFIG_X"), None);
-        assert_eq!(config_value(c, "CONFIG_VIRTIO"), None);
-    }
-
-    #[test]
-    fn pvh_extraction_is_cached_and_refuses_non_kernels() {
-        let dir = std::env::temp_dir().join(format!("mvm-pvh-{}", std::process::id()));
-        assert_eq!(pvh_cached(Path::new("/etc/hostname"), "x", &dir), None);
-        assert!(
-            !dir.join("pvh").read_dir().unwrap().any(|_| true),
-            "no temp left"
-        );
-        // A real bzImage, when the kernel cache has one (cargo xtask fetch-kernel).
-        let cached = crate::kernel::cache_dir()
-            .ok()
-            .and_then(|c| crate::kernel::cached(&c).ok().flatten());
-        if let Some(k) = cached {
-            let out = pvh_cached(&k.vmlinuz, &k.kver, &dir).expect("PVH vmlinux");
-            assert_eq!(inspect(&out).unwrap().0, Protocol::Pvh);
-            let again = pvh_cached(&k.vmlinuz, &k.kver, &dir).unwrap();
-            assert_eq!(again, out);
-        }
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn missing_or_bogus_kernel_is_a_clear_error() {
-        let err = given(Path::new("/nonexistent/vmlinuz"), None).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "kernel /nonexistent/vmlinuz: No such file or directory (os error 2)"
-        );
-        assert_eq!(err.exit_code(), 125);
-        let err = given(Path::new("/etc/hostname"), None).unwrap_err();
-        assert!(err.to_string().contains("neither a bzImage"));
-    }
+    kernel
 }
+
+#[cfg(test)]
+#[path = "bootkernel_tests.rs"]
+mod tests;
