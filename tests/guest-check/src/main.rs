@@ -34,6 +34,13 @@ fn main() {
             say(&format!("error=mount {target}: {e}"));
         }
     }
+    // Kernel messages printed from now on (the clocksource switch comes late, from a work
+    // item) would land in the middle of a report line: keep only emergencies on the console.
+    if let Err(e) = fs::write("/proc/sys/kernel/printk", "1") {
+        say(&format!(
+            "error=quiet the console (/proc/sys/kernel/printk): {e}"
+        ));
+    }
     let cmdline = match fs::read_to_string("/proc/cmdline") {
         Ok(s) => s.trim_end_matches('\n').to_owned(),
         Err(e) => {
