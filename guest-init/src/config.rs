@@ -19,6 +19,7 @@
 //! | `cols`, `rows` | 1–65535 | the console's own (0×0 on a serial port) | the console's window size (`TIOCSWINSZ`), set before the workload starts |
 //! | `stdin`, `stdout`, `stderr` | `console`, `null` or a virtio-serial port name | `console` | where the workload's stream goes: the console tty, `/dev/null`, or a port (bytes unchanged, found by name through sysfs; waits `waitport` for it) |
 //! | `hold` | milliseconds | 0 | with an output stream on a port: after reporting, how long to wait for the host to stop the VM before powering off |
+//! | `resize` | virtio-serial port name | none | a port carrying `ROWS COLS` lines: each becomes the console's window size (the host terminal was resized) |
 //! | `debug` | flag | off | print each step with its time |
 //! | `nonce` | 1–64 of `[A-Za-z0-9_-]` | `0` | the per-run token of the status record |
 //! | `status` | virtio-serial port name | `rinit.status` | the out-of-band status port, used when present |
@@ -97,6 +98,8 @@ pub struct Config {
     pub term: String,
     pub cols: Option<u16>,
     pub rows: Option<u16>,
+    /// The port that carries window size changes.
+    pub resize_port: Option<String>,
     /// The workload's stdin, stdout and stderr.
     pub stdio: [Stream; 3],
     pub hold_ms: u32,
@@ -143,6 +146,7 @@ impl Default for Config {
             term: DEFAULT_TERM.into(),
             cols: None,
             rows: None,
+            resize_port: None,
             stdio: [Stream::Console, Stream::Console, Stream::Console],
             hold_ms: 0,
             debug: false,
@@ -226,6 +230,7 @@ impl Config {
             "term" => self.term = parse_term(required(key, value, 64)?)?,
             "cols" => self.cols = Some(window_size(key, value)?),
             "rows" => self.rows = Some(window_size(key, value)?),
+            "resize" => self.resize_port = Some(required(key, value, MAX_NAME)?.to_owned()),
             "stdin" => self.stdio[0] = Stream::parse(key, value)?,
             "stdout" => self.stdio[1] = Stream::parse(key, value)?,
             "stderr" => self.stdio[2] = Stream::parse(key, value)?,

@@ -98,9 +98,69 @@ pub fn set_window_size(console: &str, rows: Option<u16>, cols: Option<u16>) -> R
     Ok(())
 }
 
+/// A window size line from the host: `ROWS COLS`, both 1–65535.
+pub fn parse_size(line: &str) -> Option<(u16, u16)> {
+    let mut words = line.split_ascii_whitespace();
+    let rows: u16 = words.next()?.parse().ok()?;
+    let cols: u16 = words.next()?.parse().ok()?;
+    (words.next().is_none() && rows > 0 && cols > 0).then_some((rows, cols))
+}
+
+/// Follows the host terminal's size for the rest of the run, on a thread of its own: each
+/// `ROWS COLS` line on the port `port` becomes the window size of `console` (the kernel then sends
+/// SIGWINCH to the terminal's foreground process group). Waits up to `wait` for the port.
+pub fn follow_window_size(port: String, console: String, wait: std::time::Duration) {
+    let spawned = std::thread::Builder::new()
+        .name("resize".into())
+        .spawn(move || {
+            let Some(dev) = crate::stdio::wait_port(&port, wait) else {
+                log::warn(&format!("resize port {port:?} not found"));
+                return;
+            };
+            let open = |path: &str, write: bool| {
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(write)
+                    .custom_flags(libc::O_NOCTTY)
+                    .open(path)
+            };
+            let (source, tty) = match (open(&dev, false), open(&console, true)) {
+                (Ok(s), Ok(t)) => (s, t),
+                (Err(e), _) | (_, Err(e)) => {
+                    log::warn(&format!("follow the window size through {dev}: {e}"));
+                    return;
+                }
+            };
+            for line in std::io::BufRead::lines(std::io::BufReader::new(source)) {
+                let Ok(line) = line else { return };
+                match parse_size(&line) {
+                    Some((rows, cols)) => {
+                        if let Err(e) = sys::set_window_size(tty.as_fd(), rows, cols) {
+                            log::warn(&format!("set the window size of {console}: {e}"));
+                        }
+                        step!("{console} is now {cols}x{rows}");
+                    }
+                    None => log::warn(&format!("bad window size {line:?} on {dev}")),
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        log::warn(&format!("start the resize thread: {e}"));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn size_lines() {
+        assert_eq!(parse_size("40 120"), Some((40, 120)));
+        assert_eq!(parse_size(" 1\t1 \r"), Some((1, 1)));
+        for bad in ["", "40", "0 80", "40 80 1", "x 80", "70000 80"] {
+            assert_eq!(parse_size(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn window_size_is_merged() {

@@ -76,6 +76,10 @@ fn run() -> Result<Outcome> {
     step!("starting {:?} on {console}", cfg.argv);
     let spawned = workload.spawn();
     streams.start();
+    if let Some(port) = &cfg.resize_port {
+        let wait = std::time::Duration::from_millis(cfg.wait_port_ms.into());
+        console::follow_window_size(port.clone(), console.clone(), wait);
+    }
     let outcome = match spawned {
         Ok(pid) => supervise::wait_workload(pid),
         Err((outcome, err)) => {

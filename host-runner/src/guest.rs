@@ -57,6 +57,8 @@ pub struct GuestConfig {
     /// The terminal type and window size (rows, columns) of an interactive console.
     pub term: Option<String>,
     pub winsize: Option<(u16, u16)>,
+    /// The port that carries later window sizes (`rinit.resize`).
+    pub resize_port: Option<String>,
 }
 
 /// How the settings travel.
@@ -112,6 +114,9 @@ impl GuestConfig {
         if let Some((rows, cols)) = self.winsize {
             s.push(("rows", Some(rows.to_string())));
             s.push(("cols", Some(cols.to_string())));
+        }
+        if let Some(port) = &self.resize_port {
+            s.push(("resize", Some(port.clone())));
         }
         if self.debug {
             s.push(("debug", None));

@@ -16,6 +16,7 @@ fn cfg(argv: &[&str]) -> GuestConfig {
         hold_ms: 0,
         term: None,
         winsize: None,
+        resize_port: None,
     }
 }
 
@@ -105,11 +106,12 @@ fn streams_hold_and_terminal() {
         hold_ms: 10000,
         term: Some("xterm-256color".into()),
         winsize: Some((40, 120)),
+        resize_port: Some("rinit.resize".into()),
         ..cfg(&["true"])
     };
     let line = c.encode().cmdline;
     assert!(
-        line.contains("rinit.stdin=null rinit.stdout=rinit.stdout rinit.hold=10000 rinit.term=xterm-256color rinit.rows=40 rinit.cols=120 -- true"),
+        line.contains("rinit.stdin=null rinit.stdout=rinit.stdout rinit.hold=10000 rinit.term=xterm-256color rinit.rows=40 rinit.cols=120 rinit.resize=rinit.resize -- true"),
         "{line}"
     );
     assert!(!line.contains("rinit.stderr"), "{line}");

@@ -26,6 +26,8 @@ pub const STDOUT_FD: i32 = 5;
 pub const STDERR_FD: i32 = 6;
 /// The descriptor QEMU gets its end of the stdin port's socket on (split mode with input).
 pub const STDIN_FD: i32 = 7;
+/// The descriptor QEMU gets its end of the resize port's socket on (interactive runs).
+pub const RESIZE_FD: i32 = 8;
 /// How long rinit waits for the host to stop the VM once it has reported (split mode); the host
 /// does so as soon as it has read every output port to its end.
 const HOLD_MS: u32 = 5000;
@@ -84,7 +86,8 @@ pub fn build(args: &RunArgs, rundir: &Path, progress: &dyn Fn(&str)) -> Result<P
     };
     let mode = stdio::decide(args.stdio, HostFds::probe());
     notes.push(format!("standard streams: {mode:?}"));
-    let ports = args.status_port || mode.needs_ports();
+    let interactive = mode == (Mode::Console { interactive: true });
+    let ports = args.status_port || mode.needs_ports() || interactive;
     let (base_initrd, modules) = initramfs_for(&kernel, &devices, ports)?;
     let nonce = new_nonce();
     let guest_streams = guest_streams(mode);
@@ -102,6 +105,7 @@ pub fn build(args: &RunArgs, rundir: &Path, progress: &dyn Fn(&str)) -> Result<P
         stdio: guest_streams,
         hold_ms: if mode.needs_ports() { HOLD_MS } else { 0 },
         term: interactive_term(mode),
+        resize_port: interactive.then(|| rinit_status::RESIZE_PORT_NAME.into()),
         winsize: match mode {
             Mode::Console { interactive: true } => stdio::window_size(1),
             _ => None,
@@ -165,8 +169,15 @@ fn guest_streams(mode: Mode) -> [Option<String>; 3] {
 
 /// The virtio-serial ports of `mode`, with the descriptors QEMU gets them on.
 fn qemu_ports(mode: Mode) -> Vec<Port> {
-    let Mode::Split { stdin_port } = mode else {
-        return Vec::new();
+    let stdin_port = match mode {
+        Mode::Split { stdin_port } => stdin_port,
+        Mode::Console { interactive: true } => {
+            return vec![Port {
+                name: rinit_status::RESIZE_PORT_NAME.into(),
+                backend: PortBackend::Socket(RESIZE_FD),
+            }]
+        }
+        Mode::Console { interactive: false } => return Vec::new(),
     };
     let mut ports = Vec::new();
     if stdin_port {

@@ -6,15 +6,15 @@
 use crate::cli::RunArgs;
 use crate::console::{read_console, ConsoleResult, Show};
 use crate::error::{Error, Result};
-use crate::plan::{self, Plan, CONSOLE_FD, STATUS_FD, STDERR_FD, STDIN_FD, STDOUT_FD};
+use crate::plan::{self, Plan, CONSOLE_FD, RESIZE_FD, STATUS_FD, STDERR_FD, STDIN_FD, STDOUT_FD};
 use crate::process::{Guard, RunDir};
 use crate::qemu::shell_line;
 use crate::stdio::{self, Mode, RawTerminal};
 use crate::timings::{self, HostTimes};
 use rinit_status::Record;
 
-use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
-use std::io::{PipeReader, Read};
+use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGWINCH};
+use std::io::{PipeReader, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::ExitStatusExt;
@@ -138,7 +138,7 @@ fn print_commands(plan: &Plan) {
 fn check_signals(rx: &Receiver<Event>) -> Result<()> {
     while let Ok(ev) = rx.try_recv() {
         if let Event::Signal(sig) = ev {
-            if sig != SIGCHLD {
+            if sig != SIGCHLD && sig != SIGWINCH {
                 return Err(Error::Interrupted(sig));
             }
         }
@@ -169,6 +169,8 @@ struct Vm {
     record: Arc<AtomicBool>,
     /// The host end of the stdin port, open until QEMU has gone (see [`stdio::forward_stdin`]).
     _stdin: Option<UnixStream>,
+    /// The host end of the resize port (interactive runs).
+    resize: Option<UnixStream>,
 }
 
 impl Vm {
@@ -176,6 +178,13 @@ impl Vm {
     fn join_outputs(&mut self) {
         for t in self.outputs.drain(..) {
             let _ = t.join();
+        }
+    }
+
+    /// Tells the guest the terminal's new size (interactive runs, on SIGWINCH).
+    fn resized(&mut self) {
+        if let (Some(sock), Some((rows, cols))) = (self.resize.as_mut(), stdio::window_size(1)) {
+            let _ = writeln!(sock, "{rows} {cols}");
         }
     }
 
@@ -221,6 +230,12 @@ fn start_qemu(plan: &Plan, rundir: &std::path::Path, tx: Sender<Event>) -> Resul
         give(w.into(), CONSOLE_FD);
         (std::os::fd::OwnedFd::from(r).into(), None)
     };
+    let mut resize = None;
+    if interactive {
+        let (ours, qemu_end) = socket_pair("resize socket")?;
+        give(qemu_end.into(), RESIZE_FD);
+        resize = Some(ours);
+    }
     let status = match plan.qemu.status_port {
         Some(_) => {
             let (r, w) = pipe("status pipe")?;
@@ -310,6 +325,7 @@ fn start_qemu(plan: &Plan, rundir: &std::path::Path, tx: Sender<Event>) -> Resul
         ended,
         record,
         _stdin: stdin_sock,
+        resize,
     })
 }
 
@@ -353,6 +369,7 @@ fn wait(
             },
         };
         match event {
+            Some(Event::Signal(SIGWINCH)) => vm.resized(),
             Some(Event::Signal(sig)) if sig != SIGCHLD => return Err(Error::Interrupted(sig)),
             Some(Event::Detach) => return Err(Error::Detached),
             Some(_) => {}
@@ -430,7 +447,7 @@ fn conclude(
     )))
 }
 
-/// Forwards SIGINT, SIGTERM, SIGHUP and SIGCHLD to the run loop; unregisters nothing (mvm exits
+/// Forwards SIGINT, SIGTERM, SIGHUP, SIGCHLD and SIGWINCH to the run loop; unregisters nothing (mvm exits
 /// soon after), but stops its thread when dropped.
 struct SignalThread {
     handle: signal_hook::iterator::Handle,
@@ -439,8 +456,9 @@ struct SignalThread {
 
 impl SignalThread {
     fn start(tx: Sender<Event>) -> Result<SignalThread> {
-        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGCHLD])
-            .map_err(|e| Error::io("install", "signal handlers", e))?;
+        let mut signals =
+            signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGWINCH])
+                .map_err(|e| Error::io("install", "signal handlers", e))?;
         let handle = signals.handle();
         let thread = std::thread::spawn(move || {
             for sig in signals.forever() {

@@ -79,6 +79,10 @@ pub const STDOUT_PORT_NAME: &str = "rinit.stdout";
 /// Name of the virtio-serial port the host runner reads the workload's stderr from.
 pub const STDERR_PORT_NAME: &str = "rinit.stderr";
 
+/// Name of the virtio-serial port that carries the host terminal's new sizes in an interactive run
+/// (`rinit.resize=`): lines of `ROWS COLS`.
+pub const RESIZE_PORT_NAME: &str = "rinit.resize";
+
 /// The bytes rinit writes last to an output port: `NUL "RINIT-END " nonce NUL`. Text output never
 /// contains NUL, so a host only ever holds back bytes of binary output while checking for it.
 pub fn end_mark(nonce: &Nonce) -> Vec<u8> {

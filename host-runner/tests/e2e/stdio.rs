@@ -136,15 +136,21 @@ fn pty() -> (OwnedFd, OwnedFd) {
         .custom_flags_noctty()
         .open(path.to_str().unwrap())
         .unwrap();
+    let slave = OwnedFd::from(slave);
+    set_size(&slave, 33, 101);
+    (master, slave)
+}
+
+fn set_size(tty: &OwnedFd, rows: u16, cols: u16) {
     let ws = libc::winsize {
-        ws_row: 33,
-        ws_col: 101,
+        ws_row: rows,
+        ws_col: cols,
         ws_xpixel: 0,
         ws_ypixel: 0,
     };
     // SAFETY: `ws` is a valid winsize for TIOCSWINSZ.
-    unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
-    (master, slave.into())
+    let r = unsafe { libc::ioctl(tty.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+    assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
 }
 
 trait NoCtty {
@@ -208,6 +214,39 @@ fn interactive_shell_on_a_terminal() {
         "{}",
         String::from_utf8_lossy(&seen)
     );
+    // A resized terminal reaches the guest: the size changes, mvm gets SIGWINCH (sent by hand:
+    // the pseudo-terminal is not mvm's controlling terminal) and the guest's terminal follows.
+    master.write_all(b"\x03").unwrap();
+    seen.clear();
+    assert!(
+        read_until(&mut master, &mut seen, "# "),
+        "{}",
+        String::from_utf8_lossy(&seen)
+    );
+    set_size(&slave, 50, 160);
+    // SAFETY: kill has no memory effects; the pid is our unreaped child.
+    unsafe { libc::kill(mvm.id() as libc::pid_t, libc::SIGWINCH) };
+    let deadline = Instant::now() + RUN_LIMIT;
+    loop {
+        master.write_all(b"stty size\r").unwrap();
+        seen.clear();
+        assert!(
+            read_until(&mut master, &mut seen, "# "),
+            "{}",
+            String::from_utf8_lossy(&seen)
+        );
+        if String::from_utf8_lossy(&seen).contains("50 160") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "size never followed: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    master.write_all(b"sleep 100\r").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
     // Ctrl-C goes to the workload's foreground job, not to mvm; the shell prompts again.
     master.write_all(b"\x03").unwrap();
     seen.clear();
