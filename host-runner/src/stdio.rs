@@ -13,6 +13,8 @@
 //!   `/dev/null`, gets a port too (`rinit.stdin`), fed from `mvm`'s stdin until its end-of-file.
 //!   Needs the `virtio_console` module: a slower boot.
 //!
+//! A terminal on stdin counts as empty when `mvm` runs in the background.
+//!
 //! `auto` picks console when that loses nothing: stdout and stderr are the same file (one
 //! terminal, `2>&1`, both `/dev/null`) and stdin is a terminal (with stdout one too) or empty
 //! (`/dev/null`, closed). Anything else (stdout and stderr going to different places, data on
@@ -62,7 +64,12 @@ impl HostFds {
             _ => false,
         };
         HostFds {
-            stdin: kind(0),
+            stdin: match kind(0) {
+                // A job in the background may not read its terminal or change its modes (the
+                // kernel would stop it with SIGTTIN or SIGTTOU): its stdin counts as empty.
+                FdKind::Tty if !foreground(0) => FdKind::Null,
+                k => k,
+            },
             stdout: kind(1),
             same_output,
         }
@@ -74,6 +81,12 @@ fn stat(fd: RawFd) -> Option<libc::stat> {
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: `st` is writable; an invalid fd only returns an error.
     (unsafe { libc::fstat(fd, &mut st) } == 0).then_some(st)
+}
+
+/// Whether this process is in the foreground job of the terminal on `fd`.
+fn foreground(fd: RawFd) -> bool {
+    // SAFETY: tcgetpgrp and getpgrp only read process state.
+    unsafe { libc::tcgetpgrp(fd) == libc::getpgrp() }
 }
 
 fn kind(fd: RawFd) -> FdKind {
