@@ -7,18 +7,18 @@
 //!   [`crate::console`]). Needs no extra device, so it is the fastest boot. When `mvm`'s stdin is
 //!   a terminal the run is *interactive*: the terminal is put in raw mode and every key goes to
 //!   the guest (Ctrl-C reaches the workload as on a local terminal; [`DETACH`], Ctrl-], stops the
-//!   VM). Otherwise the workload's stdin is `/dev/null`.
+//!   VM; a resize reaches the guest through the `rinit.resize` port). Otherwise the workload's
+//!   stdin is `/dev/null`.
 //! - **split**: stdout and stderr each get a virtio-serial port (`rinit.stdout`, `rinit.stderr`)
 //!   piped to `mvm`'s own stdout and stderr: kept apart, byte-exact, not a tty. stdin, unless it is
 //!   `/dev/null`, gets a port too (`rinit.stdin`), fed from `mvm`'s stdin until its end-of-file.
 //!   Needs the `virtio_console` module: a slower boot.
 //!
-//! A terminal on stdin counts as empty when `mvm` runs in the background.
-//!
 //! `auto` picks console when that loses nothing: stdout and stderr are the same file (one
 //! terminal, `2>&1`, both `/dev/null`) and stdin is a terminal (with stdout one too) or empty
 //! (`/dev/null`, closed). Anything else (stdout and stderr going to different places, data on
-//! stdin) is split, as `docker run` without `-t` would do.
+//! stdin) is split, as `docker run` without `-t` would do. A terminal on stdin counts as empty
+//! when `mvm` runs in the background: it may neither read it nor change its modes.
 //!
 //! In split mode rinit ends each output port with [`rinit_status::end_mark`] once nothing in the
 //! guest can write any more; the host stops the VM itself once it has the status record and every
