@@ -44,6 +44,7 @@ enum Event {
 /// Runs `args`; returns the exit status for `mvm` (the workload's, or the runner's for errors).
 pub fn run(args: &RunArgs) -> Result<u8> {
     let start = Instant::now();
+    stdio::ensure_standard_fds();
     let (tx, rx) = mpsc::channel();
     let signals = SignalThread::start(tx.clone())?;
     let rundir = RunDir::create()?;

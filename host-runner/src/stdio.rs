@@ -76,6 +76,27 @@ impl HostFds {
     }
 }
 
+/// Opens `/dev/null` on any of fds 0–2 that is closed, so no pipe or socket of the run can take
+/// a standard fd's number (and be mistaken for it, or be replaced by `/dev/null` in a child).
+pub fn ensure_standard_fds() {
+    for fd in 0..=2 {
+        // SAFETY: F_GETFD only inspects the descriptor.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0 {
+            continue;
+        }
+        // SAFETY: a NUL-terminated path; the lowest free number is `fd` itself, since the
+        // lower ones are open by now.
+        let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+        if null >= 0 && null != fd {
+            // SAFETY: `null` was just opened by us; moving it to `fd` and closing the original.
+            unsafe {
+                libc::dup2(null, fd);
+                libc::close(null);
+            }
+        }
+    }
+}
+
 fn stat(fd: RawFd) -> Option<libc::stat> {
     // SAFETY: an all-zero stat is a valid value for fstat to overwrite.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
