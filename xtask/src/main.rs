@@ -9,7 +9,7 @@
 //! | `test` | everything CI runs: fmt, clippy, unit tests, artefacts, boot tests |
 //! | `bench-fw [--runs N]` | firmware benchmark: fw.rom vs qboot vs SeaBIOS (probe and Linux) |
 //! | `bench-mvm [--runs N]` | `mvm run -- true` with each firmware (and vng when installed) |
-//! | `bench-rinit [--runs N]` | rinit's start-up cost against a busybox shell init |
+//! | `bench-rinit [--runs N] [--icount]` | rinit's start-up cost against a busybox shell init (wall time under TCG, or guest instructions) |
 
 use std::process::ExitCode;
 
