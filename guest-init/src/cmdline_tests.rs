@@ -188,6 +188,30 @@ fn block_root_options() {
 }
 
 #[test]
+fn overlay_flag() {
+    let mut cfg = Config::default();
+    parse("rinit.root=virtiofs:R rinit.ro -- x")
+        .apply(&mut cfg)
+        .unwrap();
+    assert!(!cfg.root.as_ref().unwrap().overlay);
+    parse("rinit.overlay").apply(&mut cfg).unwrap();
+    let root = cfg.root.as_ref().unwrap();
+    assert!(root.overlay && root.ro);
+    assert_eq!(root.source, RootSource::Virtiofs("R".into()));
+    cfg.validate().unwrap();
+    parse("rinit.overlay=0").apply(&mut cfg).unwrap();
+    assert!(!cfg.root.as_ref().unwrap().overlay);
+    assert!(parse("rinit.overlay=yes")
+        .apply(&mut Config::default())
+        .is_err());
+    // Like `ro`, it needs a root.
+    let mut cfg = Config::default();
+    parse("rinit.overlay -- x").apply(&mut cfg).unwrap();
+    let err = cfg.validate().unwrap_err().to_string();
+    assert!(err.contains("without rinit.root"), "{err}");
+}
+
+#[test]
 fn validation() {
     let mut cfg = Config::default();
     assert!(cfg.validate().is_err()); // no workload

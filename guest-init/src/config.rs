@@ -13,6 +13,7 @@
 //! | `rootfstype` | filesystem type | `ext4` | type of a block-device root |
 //! | `rootflags` | mount data string | none | e.g. `data=ordered` for a block root |
 //! | `ro` | flag | off | mount the root read-only |
+//! | `overlay` | flag | off | with `root`: put a tmpfs overlay on it, so the mount points it lacks (rinit's own and each `mount` path) can be created; the real root stays read-only under it, and with `ro` the overlay is made read-only once they exist (without `ro`, writes go to the tmpfs and are lost at the end) |
 //! | `mount` | `TAG:/path[:ro]`, repeatable | none | an extra virtiofs mount |
 //! | `console` | `ttyS0`, `/dev/hvc0`, … | the preferred console of `/proc/consoles` | the workload's stdio and controlling terminal |
 //! | `term` | terminal type, ≤ 64 bytes of `[A-Za-z0-9._+-]` | `linux` | the workload's `TERM` (an explicit `env TERM=` wins) |
@@ -51,6 +52,8 @@ pub struct Root {
     pub fstype: String,
     pub data: Option<String>,
     pub ro: bool,
+    /// Mount an overlay on the root to create missing mount points in (`rinit.overlay`).
+    pub overlay: bool,
 }
 
 /// An extra virtiofs mount.
@@ -223,6 +226,7 @@ impl Config {
             "rootfstype" => self.root_mut().fstype = required(key, value, MAX_NAME)?.to_owned(),
             "rootflags" => self.root_mut().data = Some(required(key, value, MAX_PATH)?.to_owned()),
             "ro" => self.root_mut().ro = flag(key, value)?,
+            "overlay" => self.root_mut().overlay = flag(key, value)?,
             "mount" => self
                 .mounts
                 .push(parse_mount(required(key, value, MAX_PATH)?)?),
@@ -260,6 +264,7 @@ impl Config {
             fstype: "ext4".into(),
             data: None,
             ro: false,
+            overlay: false,
         })
     }
 
@@ -307,7 +312,7 @@ impl Config {
         {
             if dev.is_empty() {
                 return Err(Error::msg(
-                    "rinit.rootfstype/rootflags/ro given without rinit.root",
+                    "rinit.rootfstype/rootflags/ro/overlay given without rinit.root",
                 ));
             }
         }
