@@ -17,8 +17,13 @@ pub const MAX_CMDLINE: usize = 1900;
 pub enum GuestRoot {
     /// The initramfs itself (the built-in root).
     Initramfs,
-    /// A virtiofs share by tag.
-    Virtiofs { tag: String, ro: bool },
+    /// A virtiofs share by tag; `overlay`: rinit puts a tmpfs overlay on it to create the mount
+    /// points it lacks (`rinit.overlay`).
+    Virtiofs {
+        tag: String,
+        ro: bool,
+        overlay: bool,
+    },
     /// A block device with a filesystem type.
     Block {
         device: String,
@@ -79,9 +84,12 @@ impl GuestConfig {
         }
         match &self.root {
             GuestRoot::Initramfs => {}
-            GuestRoot::Virtiofs { tag, ro } => {
+            GuestRoot::Virtiofs { tag, ro, overlay } => {
                 s.push(("root", Some(format!("virtiofs:{tag}"))));
                 s.push(("ro", Some(if *ro { "1" } else { "0" }.into())));
+                if *overlay {
+                    s.push(("overlay", None));
+                }
             }
             GuestRoot::Block { device, fstype, ro } => {
                 s.push(("root", Some(device.clone())));

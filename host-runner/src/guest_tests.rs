@@ -45,6 +45,7 @@ fn roots_mounts_modules() {
     c.root = GuestRoot::Virtiofs {
         tag: "root".into(),
         ro: true,
+        overlay: false,
     };
     c.mounts = vec![GuestMount {
         tag: "v0".into(),
@@ -69,6 +70,21 @@ fn roots_mounts_modules() {
         .encode()
         .cmdline
         .contains("rinit.root=/dev/vda rinit.rootfstype=ext4 rinit.ro=0"));
+}
+
+#[test]
+fn overlay_root() {
+    let mut c = cfg(&["true"]);
+    c.root = GuestRoot::Virtiofs {
+        tag: "mvmroot".into(),
+        ro: true,
+        overlay: true,
+    };
+    assert_eq!(
+        c.encode().cmdline,
+        "rinit.nonce=n1 rinit.debugexit rinit.root=virtiofs:mvmroot rinit.ro=1 rinit.overlay -- true"
+    );
+    assert!(c.spec().contains("ro 1\noverlay\n"));
 }
 
 #[test]

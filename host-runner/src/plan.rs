@@ -346,24 +346,52 @@ fn build_initramfs(
 
 /// Directories rinit mounts on in the root (proc, sysfs, devtmpfs, tmpfs).
 const ROOT_MOUNT_POINTS: [&str; 5] = ["dev", "proc", "sys", "run", "tmp"];
+/// Of those, the ones with a writable file system (devtmpfs, tmpfs): rinit creates a `-v` guest
+/// path below them there, whatever the root holds.
+const WRITABLE_MOUNTS: [&str; 3] = ["dev", "run", "tmp"];
 
-/// A read-only `--root` cannot gain directories, so every place rinit mounts on (its own
-/// and the `-v` guest paths) must already exist: say so before booting, not as a guest
-/// failure.
-fn check_mount_points(root: &Path, volumes: &[&Path]) -> Result<()> {
+/// Whether a read-only `--root` needs an overlay: it cannot gain directories, so when a place
+/// rinit mounts on (its own, the `-v` guest paths) is missing, rinit creates it in a tmpfs
+/// overlay (`rinit.overlay`, one more module and a few mounts at boot; none when nothing is
+/// missing). A path blocked by a file cannot be mounted on either way: say so before booting, not
+/// as a guest failure.
+fn check_mount_points(root: &Path, volumes: &[&Path]) -> Result<bool> {
     let own = ROOT_MOUNT_POINTS.iter().map(Path::new);
+    let mut missing = false;
     for point in own.chain(volumes.iter().copied()) {
         let rel = point.strip_prefix("/").unwrap_or(point);
-        if !root.join(rel).is_dir() {
-            return Err(Error::Usage(format!(
-                "--root {} is read-only and has no directory /{}, where the guest mounts a \
-                 file system: create it, or add --rw",
-                root.display(),
-                rel.display()
-            )));
+        let mut at = root.to_path_buf();
+        for part in rel.components() {
+            at.push(part);
+            match std::fs::symlink_metadata(&at) {
+                // A symbolic link resolves in the guest, against the guest's root: trust it.
+                Ok(m) if m.is_symlink() => break,
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => {
+                    return Err(Error::Usage(format!(
+                        "--root {}: {} is not a directory, but the guest mounts a file system \
+                         on /{}",
+                        root.display(),
+                        at.display(),
+                        rel.display()
+                    )))
+                }
+                Err(_) => {
+                    missing |= !below_writable_mount(rel);
+                    break;
+                }
+            }
         }
     }
-    Ok(())
+    Ok(missing)
+}
+
+/// Whether rinit mounts a writable file system on a parent of `rel` (a plain relative path).
+fn below_writable_mount(rel: &Path) -> bool {
+    let plain = rel
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_)));
+    plain && rel.components().count() > 1 && WRITABLE_MOUNTS.iter().any(|w| rel.starts_with(w))
 }
 
 /// Shares and disks from the options.
@@ -384,18 +412,21 @@ impl Devices {
             disks: Vec::new(),
         };
         if let Some(dir) = &args.root {
-            if !args.rw {
+            let overlay = if args.rw {
+                false
+            } else {
                 let guest: Vec<&Path> = args
                     .volumes
                     .iter()
                     .map(|v| Path::new(v.guest.as_str()))
                     .collect();
-                check_mount_points(dir, &guest)?;
-            }
+                check_mount_points(dir, &guest)?
+            };
             d.add_share(dir, ROOT_TAG, !args.rw, rundir)?;
             d.root = GuestRoot::Virtiofs {
                 tag: ROOT_TAG.into(),
                 ro: !args.rw,
+                overlay,
             };
         }
         if let Some(img) = &args.disk {
@@ -448,6 +479,9 @@ impl Devices {
         if !self.disks.is_empty() {
             m.push("virtio_blk".to_owned());
         }
+        if let GuestRoot::Virtiofs { overlay: true, .. } = self.root {
+            m.push("overlay".to_owned());
+        }
         m
     }
 
@@ -493,15 +527,18 @@ mod tests {
     }
 
     #[test]
-    fn read_only_root_needs_every_mount_point() {
+    fn read_only_root_missing_mount_points_need_the_overlay() {
         let full = root_with(&["dev", "proc", "sys", "run", "tmp", "data/x"]);
-        assert!(check_mount_points(&full, &[Path::new("/data/x")]).is_ok());
-        let err = check_mount_points(&full, &[Path::new("/srv")]).unwrap_err();
-        assert!(err.to_string().contains("has no directory /srv"), "{err}");
+        assert!(!check_mount_points(&full, &[Path::new("/data/x")]).unwrap());
+        assert!(check_mount_points(&full, &[Path::new("/srv")]).unwrap());
+        // Below /tmp, /run or /dev rinit creates it in a writable file system.
+        assert!(!check_mount_points(&full, &[Path::new("/tmp/a/b")]).unwrap());
+        assert!(check_mount_points(&full, &[Path::new("/tmp/../srv")]).unwrap());
+        std::fs::write(full.join("data/file"), "").unwrap();
+        let err = check_mount_points(&full, &[Path::new("/data/file/sub")]).unwrap_err();
+        assert!(err.to_string().contains("is not a directory"), "{err}");
         let partial = root_with(&["dev", "proc", "sys", "tmp"]);
-        let err = check_mount_points(&partial, &[]).unwrap_err();
-        assert!(err.to_string().contains("has no directory /run"), "{err}");
-        assert!(err.to_string().contains("--rw"), "{err}");
+        assert!(check_mount_points(&partial, &[]).unwrap());
         let _ = std::fs::remove_dir_all(full);
         let _ = std::fs::remove_dir_all(partial);
     }

@@ -27,6 +27,68 @@ fn root_directory_read_only_by_default() {
 }
 
 #[test]
+fn read_only_root_without_mount_points_gets_an_overlay() {
+    require_virtiofsd();
+    let dir = scratch("root-bare");
+    let root = busybox_root(&dir);
+    for d in ["proc", "sys", "dev", "tmp", "run"] {
+        std::fs::remove_dir(root.join(d)).unwrap();
+    }
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("in"), "shared\n").unwrap();
+    let volume = format!("{}:/srv/data", data.display());
+    let out = run(&[
+        "--root",
+        root.to_str().unwrap(),
+        "-v",
+        &volume,
+        "--",
+        "sh",
+        "-c",
+        "test -e /proc/self && echo proc; echo t > /tmp/t && cat /tmp/t; cat /srv/data/in; \
+         (echo x > /etc/x) 2>&1; cat /proc/self/mounts",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let text = out.stdout_text();
+    assert!(text.starts_with("proc\nt\nshared\n"), "{text}");
+    assert!(text.contains("/etc/x: Read-only file system"), "{text}");
+    let mounts: Vec<Vec<&str>> = text
+        .lines()
+        .map(|l| l.split(' ').collect::<Vec<_>>())
+        .filter(|f| f.len() == 6)
+        .collect();
+    let at = |point: &str| mounts.iter().find(|f| f[1] == point).map(|f| (f[2], f[3]));
+    assert!(
+        at("/").is_some_and(|(fs, opts)| fs == "overlay" && opts.starts_with("ro,")),
+        "{text}"
+    );
+    assert_eq!(
+        at("/srv/data").map(|(fs, _)| fs),
+        Some("virtiofs"),
+        "{text}"
+    );
+    // Nothing was created in the shared tree.
+    assert!(
+        !root.join("etc/x").exists() && !root.join("proc").exists() && !root.join("srv").exists()
+    );
+}
+
+#[test]
+fn read_only_root_with_a_file_on_a_mount_point_is_refused() {
+    let root = busybox_root(&scratch("root-file"));
+    std::fs::remove_dir(root.join("tmp")).unwrap();
+    std::fs::write(root.join("tmp"), "").unwrap();
+    let out = run(&["--root", root.to_str().unwrap(), "--", "true"]);
+    assert_eq!(out.code, 125, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("tmp is not a directory"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
 fn root_directory_writable_with_rw() {
     let (root, out) = run_in_root("root-rw", &["--rw"], "echo data > /new-file");
     assert_eq!(out.code, 0, "{}", out.stderr);
