@@ -9,7 +9,7 @@
 //! a moment ([`ConsoleFilter::idle`]), so a line shows at once even when the workload then waits.
 //! rinit writes the newline and the record in one `write`, so they are never an idle gap apart.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
@@ -189,27 +189,13 @@ pub fn read_console<R: Read + AsRawFd>(
             ReadResult::Idle => filter.idle(&mut out),
             ReadResult::End => break,
         }
-        write_to(show.fd, &out);
+        crate::stdio::write_fd(show.fd, &out);
     }
     out.clear();
     filter.finish(&mut out);
-    write_to(show.fd, &out);
+    crate::stdio::write_fd(show.fd, &out);
     on_end();
     res
-}
-
-/// Writes to stdout or stderr; a closed reader must not stop the drain, or QEMU would block on
-/// the pipe.
-fn write_to(fd: i32, bytes: &[u8]) {
-    if bytes.is_empty() {
-        return;
-    }
-    if fd == 2 {
-        let _ = std::io::stderr().lock().write_all(bytes);
-        return;
-    }
-    let mut lock = std::io::stdout().lock();
-    let _ = lock.write_all(bytes).and_then(|()| lock.flush());
 }
 
 /// How long the console must be quiet before held-back output is released.

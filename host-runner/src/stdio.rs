@@ -104,10 +104,13 @@ fn stat(fd: RawFd) -> Option<libc::stat> {
     (unsafe { libc::fstat(fd, &mut st) } == 0).then_some(st)
 }
 
-/// Whether this process is in the foreground job of the terminal on `fd`.
+/// Whether this process may use the terminal on `fd`: it is in the terminal's foreground job,
+/// or the terminal is not its controlling one (job control only guards that one).
 fn foreground(fd: RawFd) -> bool {
     // SAFETY: tcgetpgrp and getpgrp only read process state.
-    unsafe { libc::tcgetpgrp(fd) == libc::getpgrp() }
+    let fg = unsafe { libc::tcgetpgrp(fd) };
+    // SAFETY: as above.
+    fg < 0 || fg == unsafe { libc::getpgrp() }
 }
 
 fn kind(fd: RawFd) -> FdKind {
@@ -235,8 +238,9 @@ pub fn pump_output(
     write_fd(to, &out);
 }
 
-/// Writes all of `bytes` to `fd`; errors (a closed reader) are ignored so the drain goes on.
-fn write_fd(fd: RawFd, bytes: &[u8]) {
+/// Writes all of `bytes` to `mvm`'s stdout (flushed) or, for `fd` 2, stderr; errors (a closed
+/// reader) are ignored, so a drain goes on and QEMU never blocks on a full pipe.
+pub(crate) fn write_fd(fd: RawFd, bytes: &[u8]) {
     if bytes.is_empty() {
         return;
     }

@@ -171,124 +171,132 @@ fn lflag(fd: &OwnedFd) -> libc::tcflag_t {
     t.c_lflag
 }
 
-/// Reads the terminal's output until it contains `want` (or the time is up); returns all of it.
+/// Reads the terminal's output into `seen` until it contains `want`; false when the time is up
+/// or the terminal closed first.
 fn read_until(master: &mut std::fs::File, seen: &mut Vec<u8>, want: &str) -> bool {
     let end = Instant::now() + RUN_LIMIT;
     let mut buf = [0u8; 4096];
-    while Instant::now() < end {
+    loop {
         if String::from_utf8_lossy(seen).contains(want) {
             return true;
+        }
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let mut pfd = libc::pollfd {
+            fd: master.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = left.as_millis().min(1000) as libc::c_int;
+        // SAFETY: one valid pollfd for the duration of the call.
+        if unsafe { libc::poll(&mut pfd, 1, ms) } <= 0 {
+            continue;
         }
         match master.read(&mut buf) {
             Ok(0) | Err(_) => return false,
             Ok(n) => seen.extend_from_slice(&buf[..n]),
         }
     }
-    false
+}
+
+/// A run of `mvm run -q ARGS…` with a new pseudo-terminal as stdin, stdout and stderr.
+struct OnTerminal {
+    mvm: Mvm,
+    master: std::fs::File,
+    slave: OwnedFd,
+    /// The terminal's local modes before mvm started.
+    before: libc::tcflag_t,
+    /// What the terminal showed since the last [`OnTerminal::expect`] began.
+    seen: Vec<u8>,
+}
+
+impl OnTerminal {
+    fn start(args: &[&str]) -> OnTerminal {
+        let (master, slave) = pty();
+        let before = lflag(&slave);
+        let mut cmd = mvm_run(args);
+        cmd.env("TERM", "xterm-256color")
+            .stdin(slave.try_clone().unwrap())
+            .stdout(slave.try_clone().unwrap())
+            .stderr(slave.try_clone().unwrap());
+        OnTerminal {
+            mvm: Mvm(cmd.spawn().expect("start mvm")),
+            master: std::fs::File::from(master),
+            slave,
+            before,
+            seen: Vec::new(),
+        }
+    }
+
+    fn type_keys(&mut self, keys: &[u8]) {
+        self.master.write_all(keys).unwrap();
+    }
+
+    /// Reads the terminal until `want` shows, failing with what it showed if it never does.
+    fn expect(&mut self, want: &str) {
+        self.seen.clear();
+        assert!(
+            read_until(&mut self.master, &mut self.seen, want),
+            "no {want:?} in: {}",
+            self.shown()
+        );
+    }
+
+    fn shown(&self) -> String {
+        String::from_utf8_lossy(&self.seen).into_owned()
+    }
 }
 
 #[test]
 fn interactive_shell_on_a_terminal() {
-    let (master, slave) = pty();
-    let before = lflag(&slave);
-    let mut cmd = mvm_run(&["--", "sh"]);
-    cmd.env("TERM", "xterm-256color")
-        .stdin(slave.try_clone().unwrap())
-        .stdout(slave.try_clone().unwrap())
-        .stderr(slave.try_clone().unwrap());
-    let mvm = Mvm(cmd.spawn().expect("start mvm"));
-    let mut master = std::fs::File::from(master);
-    let mut seen = Vec::new();
-    assert!(
-        read_until(&mut master, &mut seen, "# "),
-        "no prompt: {}",
-        String::from_utf8_lossy(&seen)
-    );
+    let mut t = OnTerminal::start(&["--", "sh"]);
+    t.expect("# ");
     // Keys reach the guest raw (the host terminal echoes nothing itself); the guest's terminal
     // has the host's size and type.
-    master
-        .write_all(b"echo \"$((6*7)) $TERM $(stty size)\"; sleep 100\r")
-        .unwrap();
-    assert!(
-        read_until(&mut master, &mut seen, "42 xterm-256color 33 101"),
-        "{}",
-        String::from_utf8_lossy(&seen)
-    );
+    t.type_keys(b"echo \"$((6*7)) $TERM $(stty size)\"; sleep 100\r");
+    t.expect("42 xterm-256color 33 101");
+    // Ctrl-C goes to the workload's foreground job, not to mvm; the shell prompts again.
+    t.type_keys(b"\x03");
+    t.expect("# ");
     // A resized terminal reaches the guest: the size changes, mvm gets SIGWINCH (sent by hand:
     // the pseudo-terminal is not mvm's controlling terminal) and the guest's terminal follows.
-    master.write_all(b"\x03").unwrap();
-    seen.clear();
-    assert!(
-        read_until(&mut master, &mut seen, "# "),
-        "{}",
-        String::from_utf8_lossy(&seen)
-    );
-    set_size(&slave, 50, 160);
+    set_size(&t.slave, 50, 160);
     // SAFETY: kill has no memory effects; the pid is our unreaped child.
-    unsafe { libc::kill(mvm.id() as libc::pid_t, libc::SIGWINCH) };
+    unsafe { libc::kill(t.mvm.id() as libc::pid_t, libc::SIGWINCH) };
     let deadline = Instant::now() + RUN_LIMIT;
     loop {
-        master.write_all(b"stty size\r").unwrap();
-        seen.clear();
-        assert!(
-            read_until(&mut master, &mut seen, "# "),
-            "{}",
-            String::from_utf8_lossy(&seen)
-        );
-        if String::from_utf8_lossy(&seen).contains("50 160") {
+        t.type_keys(b"stty size\r");
+        t.expect("# ");
+        if t.shown().contains("50 160") {
             break;
         }
         assert!(
             Instant::now() < deadline,
             "size never followed: {}",
-            String::from_utf8_lossy(&seen)
+            t.shown()
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    master.write_all(b"sleep 100\r").unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    // Ctrl-C goes to the workload's foreground job, not to mvm; the shell prompts again.
-    master.write_all(b"\x03").unwrap();
-    seen.clear();
-    assert!(
-        read_until(&mut master, &mut seen, "# "),
-        "{}",
-        String::from_utf8_lossy(&seen)
-    );
-    master.write_all(b"echo back; exit 7\r").unwrap();
-    assert!(
-        read_until(&mut master, &mut seen, "\nback"),
-        "{}",
-        String::from_utf8_lossy(&seen)
-    );
+    t.type_keys(b"echo back; exit 7\r");
+    t.expect("\nback");
+    let OnTerminal {
+        mvm, slave, before, ..
+    } = t;
     let out = finish(mvm, RUN_LIMIT);
-    assert_eq!(out.code, 7, "{}", String::from_utf8_lossy(&seen));
+    assert_eq!(out.code, 7);
     assert_eq!(lflag(&slave), before, "terminal settings restored");
 }
 
 #[test]
 fn detach_key_stops_an_interactive_run() {
-    let (master, slave) = pty();
-    let mut cmd = mvm_run(&["--print-cmd", "--", "sh", "-c", "echo ready; sleep 1000"]);
-    cmd.stdin(slave.try_clone().unwrap())
-        .stdout(slave.try_clone().unwrap())
-        .stderr(slave.try_clone().unwrap());
-    let mvm = Mvm(cmd.spawn().expect("start mvm"));
-    let mut master = std::fs::File::from(master);
-    let mut seen = Vec::new();
-    assert!(
-        read_until(&mut master, &mut seen, "ready"),
-        "{}",
-        String::from_utf8_lossy(&seen)
-    );
-    let nonce = nonce_from(&String::from_utf8_lossy(&seen)).expect("nonce in --print-cmd");
-    master.write_all(b"\x1d").unwrap();
-    let out = finish(mvm, RUN_LIMIT);
+    let mut t = OnTerminal::start(&["--print-cmd", "--", "sh", "-c", "echo ready; sleep 1000"]);
+    t.expect("ready");
+    let nonce = nonce_from(&t.shown()).expect("nonce in --print-cmd");
+    t.type_keys(b"\x1d");
+    t.expect("detached");
+    let out = finish(t.mvm, RUN_LIMIT);
     assert_eq!(out.code, 130);
-    assert!(
-        read_until(&mut master, &mut seen, "detached"),
-        "{}",
-        String::from_utf8_lossy(&seen)
-    );
     assert!(processes_with(&nonce).is_empty(), "QEMU left running");
 }
