@@ -49,7 +49,11 @@ pub fn phases(h: &HostTimes, marks: Option<&Marks>) -> Vec<Phase> {
         h.planned - h.start,
         false,
     );
-    push("virtiofsd start", h.qemu_spawned - h.planned, false);
+    push(
+        "virtiofsd start, QEMU spawn",
+        h.qemu_spawned - h.planned,
+        false,
+    );
     let guest = marks.and_then(|m| Some((m, m.start?, m.exit?)));
     match (guest, h.record) {
         (Some((m, start, exit)), Some(record)) => {
