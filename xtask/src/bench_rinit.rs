@@ -31,9 +31,9 @@ use std::time::{Duration, Instant};
 
 use mvm::cpio::{Archive, DeviceKind};
 
-use crate::{kernel, util};
+use crate::kernel;
+use crate::util::{self, MUSL};
 
-const MUSL: &str = "x86_64-unknown-linux-musl";
 const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
 /// The modules of the "with modules" cases, as given to each init, and their files (with the
 /// dependencies `virtio` and `virtio_ring`).
@@ -182,13 +182,7 @@ impl Case {
 pub fn run(args: &[String]) -> Result<(), String> {
     let Options { runs, mode } = parse_args(args)?;
     let k = kernel::fetch_kernel()?;
-    let build = util::cargo()
-        .args(["build", "--release", "-p", "rinit", "-p", "rinit-probe"])
-        .args(["--target", MUSL])
-        .status();
-    if !build.is_ok_and(|s| s.success()) {
-        return Err("building rinit and rinit-probe for musl failed".into());
-    }
+    util::build_musl(&["rinit", "rinit-probe"])?;
     let bins = util::root().join("target").join(MUSL).join("release");
     let dir = util::root().join("target/bench/rinit");
     let (rinit_cpio, busybox_cpio) = initramfs_pair(&k, &bins, &dir)?;

@@ -28,22 +28,15 @@ pub fn test() -> Result<(), String> {
 const CROSS: &[(&str, &str)] = &[
     ("mvm-firmware", "x86_64-unknown-none"),
     ("mvm-probe", "x86_64-unknown-none"),
-    ("rinit", "x86_64-unknown-linux-musl"),
-    ("mvm-guest-check", "x86_64-unknown-linux-musl"),
+    ("rinit", util::MUSL),
+    ("mvm-guest-check", util::MUSL),
 ];
 
 /// Everything the boot tests read from `target/` besides fw.rom.
 fn artefacts() -> Result<(), String> {
     crate::probe::build()?;
     // The mvm end-to-end tests boot rinit from here.
-    util::run(util::cargo().args([
-        "build",
-        "--release",
-        "-p",
-        "rinit",
-        "--target",
-        "x86_64-unknown-linux-musl",
-    ]))?;
+    util::build_musl(&["rinit"])?;
     crate::kernel::fetch()?;
     Ok(())
 }

@@ -8,14 +8,7 @@ use crate::{rom, util};
 /// Build everything `mvm run` needs and run `uname -a` in a microVM.
 pub fn run() -> Result<(), String> {
     rom::build(false)?;
-    util::run(util::cargo().args([
-        "build",
-        "--release",
-        "-p",
-        "rinit",
-        "--target",
-        "x86_64-unknown-linux-musl",
-    ]))?;
+    util::build_musl(&["rinit"])?;
     util::run(util::cargo().args(["build", "--release", "-p", "mvm", "--bin", "mvm"]))?;
     let mvm = util::root().join("target/release/mvm");
     util::run(Command::new(&mvm).args(["kernel", "fetch"]))?;

@@ -25,8 +25,6 @@ use crate::util;
 
 /// Size of `/payload`.
 const PAYLOAD_SIZE: usize = 1 << 20;
-/// The guest-check build: target triple and binary.
-const GUEST_TARGET: &str = "x86_64-unknown-linux-musl";
 
 /// The files of the boot-test initramfs.
 #[derive(Debug, Clone)]
@@ -68,16 +66,9 @@ pub fn fetch_kernel() -> Result<Kernel, String> {
 
 /// Build guest-check for musl and write `target/test-initramfs/`.
 pub fn test_initramfs() -> Result<TestInitramfs, String> {
-    util::run(util::cargo().args([
-        "build",
-        "--release",
-        "-p",
-        "mvm-guest-check",
-        "--target",
-        GUEST_TARGET,
-    ]))?;
+    util::build_musl(&["mvm-guest-check"])?;
     let target = util::root().join("target");
-    let init_path = target.join(GUEST_TARGET).join("release/guest-check");
+    let init_path = target.join(util::MUSL).join("release/guest-check");
     let init = fs::read(&init_path).map_err(|e| format!("{}: {e}", init_path.display()))?;
     let payload = payload(PAYLOAD_SIZE);
     let payload_sha256 = hex(&Sha256::digest(&payload));

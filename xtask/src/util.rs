@@ -30,3 +30,16 @@ pub fn cargo() -> Command {
     cmd.current_dir(root());
     cmd
 }
+
+/// The target rinit (and the other guest programs) are built for.
+pub const MUSL: &str = "x86_64-unknown-linux-musl";
+
+/// Build the release musl binaries of `packages` (rinit and other guest programs).
+pub fn build_musl(packages: &[&str]) -> Result<(), String> {
+    let mut cmd = cargo();
+    cmd.args(["build", "--release", "--target", MUSL]);
+    for p in packages {
+        cmd.args(["-p", p]);
+    }
+    run(&mut cmd)
+}
