@@ -27,6 +27,23 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, Output> {
         self.output.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Waits for the next change of the output, until `deadline`; `None` once it has passed.
+    fn wait<'a>(
+        &self,
+        out: MutexGuard<'a, Output>,
+        deadline: Instant,
+    ) -> Option<MutexGuard<'a, Output>> {
+        let now = Instant::now();
+        if now >= deadline {
+            return None;
+        }
+        let (out, _) = self
+            .changed
+            .wait_timeout(out, deadline - now)
+            .unwrap_or_else(|e| e.into_inner());
+        Some(out)
+    }
 }
 
 /// A QEMU process started by [`crate::Vm::spawn`]. Dropping it kills QEMU.
@@ -247,20 +264,13 @@ impl Running {
                     status,
                 }));
             }
-            let now = Instant::now();
-            if now >= deadline {
-                drop(out);
+            let Some(next) = self.shared.wait(out, deadline) else {
                 return Err(self.failure(FailureKind::Timeout {
                     waiting_for: token.to_owned(),
                     after: timeout,
                 }));
-            }
-            out = self
-                .shared
-                .changed
-                .wait_timeout(out, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            };
+            out = next;
         }
     }
 
@@ -269,20 +279,13 @@ impl Running {
         let deadline = Instant::now() + timeout;
         let mut out = self.shared.lock();
         while out.open_pipes > 0 {
-            let now = Instant::now();
-            if now >= deadline {
-                drop(out);
+            let Some(next) = self.shared.wait(out, deadline) else {
                 return Err(self.failure(FailureKind::Timeout {
                     waiting_for: "QEMU to exit".into(),
                     after: timeout,
                 }));
-            }
-            out = self
-                .shared
-                .changed
-                .wait_timeout(out, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            };
+            out = next;
         }
         drop(out);
         let status = match self.status {
